@@ -1,0 +1,12 @@
+// `primus benchmark`: placeholder until its issue lands; says so and exits 1.
+#include "apps/primus/commands.h"
+#include "core/error.h"
+
+namespace primus::app {
+
+void add_benchmark_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("benchmark", "benchmark (not implemented yet)");
+  cmd->callback([] { throw Error("primus benchmark is not implemented yet"); });
+}
+
+}  // namespace primus::app

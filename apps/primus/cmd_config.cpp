@@ -1,0 +1,12 @@
+// `primus config`: placeholder until its issue lands; says so and exits 1.
+#include "apps/primus/commands.h"
+#include "core/error.h"
+
+namespace primus::app {
+
+void add_config_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("config", "config (not implemented yet)");
+  cmd->callback([] { throw Error("primus config is not implemented yet"); });
+}
+
+}  // namespace primus::app

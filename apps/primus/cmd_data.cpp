@@ -1,0 +1,12 @@
+// `primus data`: placeholder until its issue lands; says so and exits 1.
+#include "apps/primus/commands.h"
+#include "core/error.h"
+
+namespace primus::app {
+
+void add_data_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("data", "data (not implemented yet)");
+  cmd->callback([] { throw Error("primus data is not implemented yet"); });
+}
+
+}  // namespace primus::app

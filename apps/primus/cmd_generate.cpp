@@ -1,0 +1,12 @@
+// `primus generate`: placeholder until its issue lands; says so and exits 1.
+#include "apps/primus/commands.h"
+#include "core/error.h"
+
+namespace primus::app {
+
+void add_generate_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("generate", "generate (not implemented yet)");
+  cmd->callback([] { throw Error("primus generate is not implemented yet"); });
+}
+
+}  // namespace primus::app

@@ -1,0 +1,12 @@
+// `primus preflight`: placeholder until its issue lands; says so and exits 1.
+#include "apps/primus/commands.h"
+#include "core/error.h"
+
+namespace primus::app {
+
+void add_preflight_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("preflight", "preflight (not implemented yet)");
+  cmd->callback([] { throw Error("primus preflight is not implemented yet"); });
+}
+
+}  // namespace primus::app

@@ -1,0 +1,12 @@
+// `primus train`: placeholder until its issue lands; says so and exits 1.
+#include "apps/primus/commands.h"
+#include "core/error.h"
+
+namespace primus::app {
+
+void add_train_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("train", "train (not implemented yet)");
+  cmd->callback([] { throw Error("primus train is not implemented yet"); });
+}
+
+}  // namespace primus::app

@@ -1,0 +1,121 @@
+// The Backend interface: memory plus one entry point per op, identical on every backend.
+// Conventions (every backend implements exactly these semantics; tests/cpu is the reference):
+//  - Arguments: outputs first, then inputs, then scalars. Shapes in comments use B, T, C, V, Vp,
+//    NH, NKV, HS, FF, N (= B*T rows).
+//  - Every backward output named d* ACCUMULATES (+=) into what is there, except where noted.
+//  - Tensors are contiguous, row-major. Activations are fp32 on the CPU; a backend that supports
+//    bf16 accepts bf16 activations/weights wherever supports(op, kBF16) is true.
+#pragma once
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "core/tensor.h"
+
+namespace primus {
+
+enum class Op {
+  kEncoder, kLayerNorm, kRmsNorm, kMatmul, kRope, kAttention, kGelu, kSwiglu, kResidual,
+  kCrossEntropy, kAdamW, kGradNorm, kConvert,
+};
+
+// A contiguous range of the flat parameter buffer that shares one weight decay.
+struct ParamSegment {
+  int64_t offset = 0;   // in elements
+  int64_t size = 0;     // in elements
+  float weight_decay = 0.0f;
+};
+
+struct AdamWArgs {
+  float lr = 0.0f;
+  float beta1 = 0.9f;
+  float beta2 = 0.95f;
+  float eps = 1e-8f;
+  int64_t step = 1;          // 1-based, for bias correction
+  float grad_scale = 1.0f;   // gradients are multiplied by this first (clipping, loss scaling)
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string_view name() const = 0;             // "cpu", "cuda:0"
+  virtual DeviceKind device() const = 0;
+  virtual bool supports(Op op, DType dtype) const = 0;   // asked for every op before step 0
+
+  // ---- memory ----
+  virtual Buffer alloc(size_t bytes) = 0;                // zero-filled
+  virtual void copy_from_host(Tensor dst, const void* src) = 0;   // dst.nbytes() bytes
+  virtual void copy_to_host(void* dst, Tensor src) = 0;
+  virtual void copy(Tensor dst, Tensor src) = 0;                  // same dtype and numel
+  virtual void fill(Tensor dst, float value) = 0;
+  virtual void convert(Tensor dst, Tensor src) = 0;       // dtype cast (fp32 <-> bf16), same numel
+  virtual void synchronize() = 0;
+  virtual size_t peak_memory_bytes() const = 0;           // high-water mark of alloc() so far
+
+  // ---- ops ----
+  // out (B,T,C) = wte[tokens] + wpe[t]; wpe may be empty (RoPE models). tokens int32 (B,T).
+  virtual void encoder_forward(Tensor out, Tensor tokens, Tensor wte, Tensor wpe) = 0;
+  // dwte (Vp,C), dwpe (maxT,C) (may be empty) accumulate from dout (B,T,C).
+  virtual void encoder_backward(Tensor dwte, Tensor dwpe, Tensor dout, Tensor tokens) = 0;
+
+  // out (N,C); mean, rstd (N) fp32 saved for backward.
+  virtual void layernorm_forward(Tensor out, Tensor mean, Tensor rstd, Tensor inp, Tensor weight,
+                                 Tensor bias, float eps) = 0;
+  virtual void layernorm_backward(Tensor dinp, Tensor dweight, Tensor dbias, Tensor dout, Tensor inp,
+                                  Tensor weight, Tensor mean, Tensor rstd) = 0;
+  // out (N,C); rstd (N) fp32 saved for backward.
+  virtual void rmsnorm_forward(Tensor out, Tensor rstd, Tensor inp, Tensor weight, float eps) = 0;
+  virtual void rmsnorm_backward(Tensor dinp, Tensor dweight, Tensor dout, Tensor inp, Tensor weight,
+                                Tensor rstd) = 0;
+
+  // Linear layer: out (N,OC) = inp (N,C) @ weight(OC,C)^T + bias (OC); bias may be empty.
+  virtual void matmul_forward(Tensor out, Tensor inp, Tensor weight, Tensor bias) = 0;
+  // dinp (N,C), dweight (OC,C), dbias (OC) accumulate; any of them may be empty (not needed).
+  virtual void matmul_backward(Tensor dinp, Tensor dweight, Tensor dbias, Tensor dout, Tensor inp,
+                               Tensor weight) = 0;
+
+  // Rotary embedding on the q and k parts of packed qkv (B,T,(NH+2*NKV)*HS); v is copied through.
+  // cos, sin (T,HS/2) fp32 tables for positions [0,T) (built by models/rope.h); out may alias inp.
+  virtual void rope_forward(Tensor out, Tensor inp, Tensor cos, Tensor sin, int64_t NH, int64_t NKV) = 0;
+  // dinp accumulates the inverse rotation of dout (v part passed through).
+  virtual void rope_backward(Tensor dinp, Tensor dout, Tensor cos, Tensor sin, int64_t NH, int64_t NKV) = 0;
+
+  // Causal self-attention with grouped-query heads over packed qkv (B,T,(NH+2*NKV)*HS) laid out
+  // [q heads | k heads | v heads] per token. out (B,T,NH*HS); lse (B,NH,T) fp32 log-sum-exp of
+  // each softmax row, saved for backward. Scale 1/sqrt(HS).
+  virtual void attention_forward(Tensor out, Tensor lse, Tensor qkv, int64_t NH, int64_t NKV) = 0;
+  // dqkv (B,T,(NH+2*NKV)*HS) accumulates.
+  virtual void attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor lse,
+                                  int64_t NH, int64_t NKV) = 0;
+
+  // GELU, tanh approximation. out, inp (N).
+  virtual void gelu_forward(Tensor out, Tensor inp) = 0;
+  virtual void gelu_backward(Tensor dinp, Tensor dout, Tensor inp) = 0;
+  // SwiGLU: inp (N,2*FF) = [gate | up] per row; out (N,FF) = silu(gate) * up.
+  virtual void swiglu_forward(Tensor out, Tensor inp) = 0;
+  virtual void swiglu_backward(Tensor dinp, Tensor dout, Tensor inp) = 0;
+  // out = a + b, all the same shape. out may alias a or b.
+  virtual void residual_forward(Tensor out, Tensor a, Tensor b) = 0;
+  // da += dout; db += dout (either may be empty).
+  virtual void residual_backward(Tensor da, Tensor db, Tensor dout) = 0;
+
+  // Softmax cross-entropy over logits (N,Vp), of which only the first V columns are real.
+  // losses (N) fp32 per-row loss (0 where target == ignore_index). targets int32 (N).
+  virtual void cross_entropy_forward(Tensor losses, Tensor logits, Tensor targets, int64_t V,
+                                     int64_t ignore_index) = 0;
+  // dlogits (N,Vp) is WRITTEN (not accumulated) = grad_scale * (softmax - onehot) on real columns,
+  // 0 on padded columns and ignored rows. dlogits may alias logits (the classifier's in-place trick).
+  virtual void cross_entropy_backward(Tensor dlogits, Tensor logits, Tensor targets, int64_t V,
+                                      int64_t ignore_index, float grad_scale) = 0;
+
+  // AdamW with decoupled weight decay over the segments of flat buffers (P): params, grads, m, v.
+  // master (P) fp32 may be empty; when present it is updated and params receive its cast.
+  virtual void adamw_update(Tensor params, Tensor master, Tensor m, Tensor v, Tensor grads,
+                            std::span<const ParamSegment> segments, const AdamWArgs& args) = 0;
+  // out (1) fp32 WRITTEN = sum of squares of grads (any dtype), accumulated in fp32.
+  virtual void grad_norm_squared(Tensor out, Tensor grads) = 0;
+  // t *= s in place.
+  virtual void scale(Tensor t, float s) = 0;
+};
+
+}  // namespace primus

@@ -1,0 +1,50 @@
+// Core: bf16 rounding, tensor views, errors, RNG determinism.
+#include <gtest/gtest.h>
+
+#include "core/dtype.h"
+#include "core/error.h"
+#include "core/rng.h"
+#include "core/tensor.h"
+
+namespace primus {
+
+TEST(DType, Bf16RoundsToNearestEven) {
+  EXPECT_EQ(bf16_to_float(bf16_from_float(1.0f)), 1.0f);
+  // 1 + 2^-8 is exactly halfway between two bf16 values: rounds to even (1.0).
+  EXPECT_EQ(bf16_to_float(bf16_from_float(1.0f + 1.0f / 256)), 1.0f);
+  EXPECT_EQ(bf16_to_float(bf16_from_float(1.0f + 3.0f / 256)), 1.0f + 4.0f / 256);
+  EXPECT_TRUE(std::isnan(bf16_to_float(bf16_from_float(NAN))));
+}
+
+TEST(Tensor, ViewAndSlice) {
+  float data[12];
+  for (int i = 0; i < 12; ++i) data[i] = static_cast<float>(i);
+  Tensor t{data, DType::kF32, Shape{3, 4}};
+  EXPECT_EQ(t.numel(), 12);
+  EXPECT_EQ(t.view(Shape{2, 6}).shape[1], 6);
+  Tensor s = t.slice(4, Shape{4});
+  EXPECT_EQ(s.f32()[0], 4.0f);
+  EXPECT_DEATH(t.view(Shape{5}), "view");
+}
+
+TEST(Error, CarriesHintAndExitCode) {
+  Error e = usage_error("bad key", "did you mean x?");
+  EXPECT_EQ(e.exit_code(), 2);
+  EXPECT_EQ(e.hint(), "did you mean x?");
+  EXPECT_EQ(Error("io").exit_code(), 1);
+}
+
+TEST(Rng, DeterministicAndRestorable) {
+  Rng a(42), b(42);
+  for (int i = 0; i < 5; ++i) a.next_u32();
+  uint64_t saved = a.state();
+  uint32_t next = a.next_u32();
+  b.set_state(saved);
+  EXPECT_EQ(b.next_u32(), next);
+  Rng c(7);
+  double sum = 0;
+  for (int i = 0; i < 10000; ++i) sum += c.uniform();
+  EXPECT_NEAR(sum / 10000, 0.5, 0.02);
+}
+
+}  // namespace primus
