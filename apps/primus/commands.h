@@ -11,5 +11,9 @@ void add_config_command(CLI::App& app);
 void add_data_command(CLI::App& app);
 void add_benchmark_command(CLI::App& app);
 void add_preflight_command(CLI::App& app);
+void add_projection_command(CLI::App& app);
+void add_plot_command(CLI::App& app);
+void add_launch_command(CLI::App& app);
+void add_slurm_command(CLI::App& app);
 
 }  // namespace primus::app

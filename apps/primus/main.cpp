@@ -19,6 +19,10 @@ int main(int argc, char** argv) {
   primus::app::add_data_command(app);
   primus::app::add_benchmark_command(app);
   primus::app::add_preflight_command(app);
+  primus::app::add_projection_command(app);
+  primus::app::add_plot_command(app);
+  primus::app::add_launch_command(app);
+  primus::app::add_slurm_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {

@@ -74,7 +74,8 @@ class Backend {
   virtual void matmul_backward(Tensor dinp, Tensor dweight, Tensor dbias, Tensor dout, Tensor inp,
                                Tensor weight) = 0;
 
-  // Rotary embedding on the q and k parts of packed qkv (B,T,(NH+2*NKV)*HS); v is copied through.
+  // Rotary embedding, rotate-half convention (Hugging Face Llama: element i pairs with i+HS/2 in
+  // each head, so HF q_proj/k_proj weights load unpermuted), on the q and k parts of packed qkv (B,T,(NH+2*NKV)*HS); v is copied through.
   // cos, sin (T,HS/2) fp32 tables for positions [0,T) (built by models/rope.h); out may alias inp.
   virtual void rope_forward(Tensor out, Tensor inp, Tensor cos, Tensor sin, int64_t NH, int64_t NKV) = 0;
   // dinp accumulates the inverse rotation of dout (v part passed through).
