@@ -1,0 +1,119 @@
+// GPT-2 and Llama decoder-only models as single-device code over Backend& ops: one flat parameter
+// buffer, one flat gradient buffer, activations planned up front for a fixed micro-batch (B,T).
+// Contract: backward() ACCUMULATES into grads_buffer(); call zero_grads() between optimizer steps.
+// logits() holds the last forward's logits until backward(), which overwrites them with dlogits.
+// Hugging Face names/layouts (GPT2LMHeadModel, LlamaForCausalLM) come from hf_tensors().
+#pragma once
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "config/experiment.h"
+
+namespace primus::models {
+
+// One named parameter tensor inside the flat parameter buffer.
+struct ParamInfo {
+  std::string name;        // internal name, e.g. "h.3.attn.qkv.weight"
+  Shape shape;             // our layout, e.g. (3*C, C) for the fused QKV linear (out, in)
+  int64_t offset = 0;      // element offset in the flat buffer
+  bool decay = true;       // weight decay applies (false for norms, biases, embeddings by default; OptimConfig flags override)
+  bool is_embedding = false, is_norm = false, is_bias = false;
+};
+
+// How one Hugging Face tensor maps onto our parameters (for safetensors export/import).
+struct HfTensor {
+  std::string hf_name;     // e.g. "transformer.h.0.attn.c_attn.weight" or "model.layers.0.self_attn.q_proj.weight"
+  int param_index;         // index into Model::params()
+  int64_t row_begin, row_end;  // rows [begin,end) of our parameter (dim 0) that form this tensor (fused qkv / gate_up split)
+  bool transpose;          // GPT-2's Conv1D stores (in, out): transpose our (out, in) rows
+  Shape hf_shape;          // shape as stored in the safetensors file
+};
+
+// Dimensions derived from a ModelConfig (defaults resolved: NKV = NH when 0, FF, Vp).
+struct ModelDims {
+  bool llama = false;      // arch == "llama" (rmsnorm, RoPE, SwiGLU, GQA); else GPT-2
+  int64_t L = 0, C = 0, NH = 0, NKV = 0, HS = 0, FF = 0, V = 0, Vp = 0, maxT = 0;
+  int64_t qkv_dim() const { return (NH + 2 * NKV) * HS; }  // rows of the fused QKV linear
+};
+
+// Resolves and checks the model shape; throws primus::usage_error listing every problem.
+ModelDims model_dims(const config::ModelConfig& cfg);
+// The parameter layout without allocating anything (preflight memory projection uses it too).
+std::vector<ParamInfo> plan_params(const config::ModelConfig& cfg);
+// Parameters as Hugging Face counts them: V (not Vp) embedding rows, a tied head counted once,
+// position embeddings included (gpt2-124m: 124,439,808).
+int64_t count_params_hf(const config::ModelConfig& cfg);
+// The MFU formula (ANCHORS.md): 6 * params (V rows, no position embeddings) + 12 * L * NH * HS * T.
+double flops_per_token(const config::ModelConfig& cfg, int64_t T);
+
+class Model {
+ public:
+  // Plans parameters, gradients and activations for micro-batch B, sequence T, compute dtype (fp32 on CPU).
+  Model(const config::ModelConfig& cfg, Backend& backend, int64_t B, int64_t T, DType compute = DType::kF32);
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  const config::ModelConfig& config() const { return cfg_; }
+  const ModelDims& dims() const { return dims_; }
+  Backend& backend() const { return backend_; }
+  int64_t batch_size() const { return B_; }
+  int64_t seq_len() const { return T_; }
+  std::span<const ParamInfo> params() const { return infos_; }
+  std::vector<HfTensor> hf_tensors() const;          // GPT2LMHeadModel / LlamaForCausalLM names & layouts
+  nlohmann::json hf_config() const;                  // transformers config.json content
+  Tensor params_buffer() { return params_; }         // (P) flat, backend memory (fp32 master on CPU)
+  Tensor grads_buffer() { return grads_; }           // (P) flat
+  Tensor param(int index);                           // view of one parameter in params_buffer()
+  Tensor grad(int index);                            // view of one parameter's gradient
+  int64_t num_params() const { return num_params_; } // P: elements of the flat buffer (Vp rows)
+  void init_weights(uint64_t seed);                  // GPT-2 style: normal(0, init_std), residual projections scaled by 1/sqrt(2L)
+  // inputs, targets: host int32 (B,T) (targets may hold ignore_index). Returns mean loss over non-ignored targets.
+  // If targets is null, only logits are computed (inference) and 0 is returned.
+  float forward(const int32_t* inputs, const int32_t* targets, int64_t ignore_index = -100);
+  // Accumulates parameter gradients (grads_buffer +=) of loss * loss_scale (e.g. 1/grad_accum_steps). Call after forward.
+  void backward(float loss_scale = 1.0f);
+  void zero_grads();
+  Tensor logits() { return logits_; }  // (B,T,Vp) of the last forward (valid after forward, until backward)
+  // No-cache inference: logits (V) after the last of tokens (1 <= size <= T), from a full forward of
+  // row 0 padded to T (causal attention makes the padding irrelevant).
+  std::vector<float> forward_last_logits(std::span<const int32_t> tokens);
+  double flops_per_token() const { return models::flops_per_token(cfg_, T_); }
+  size_t activation_bytes() const { return activation_bytes_; }
+
+ private:
+  struct LayerParams;      // indices into infos_ for one block
+  struct LayerActs;        // activation views for one block
+  void plan_activations();
+  void forward_block(int64_t l);
+  void backward_block(int64_t l, Tensor dresidual);
+
+  config::ModelConfig cfg_;
+  ModelDims dims_;
+  Backend& backend_;
+  int64_t B_, T_;
+  DType compute_;
+  std::vector<ParamInfo> infos_;
+  int64_t num_params_ = 0;
+  Buffer params_mem_, grads_mem_, acts_mem_;
+  Tensor params_, grads_;   // (P) flat
+  size_t activation_bytes_ = 0;
+  // Activation views (carved from acts_mem_ by plan_activations()).
+  Tensor tokens_, targets_;          // (B,T) int32, backend memory
+  Tensor rope_cos_, rope_sin_;       // (T,HS/2), llama only
+  Tensor encoded_;                   // (B,T,C)
+  std::vector<Tensor> acts_;         // per-layer activations, flattened (see model.cpp)
+  Tensor lnf_, lnf_mean_, lnf_rstd_; // (B,T,C), (B*T), (B*T)
+  Tensor logits_;                    // (B,T,Vp)
+  Tensor losses_;                    // (B*T)
+  std::vector<Tensor> scratch_;      // backward scratch shared by all layers
+  std::vector<int32_t> host_targets_;  // (B*T) of the last forward
+  int64_t valid_targets_ = 0;
+  int64_t ignore_index_ = -100;
+  bool have_targets_ = false;
+};
+
+}  // namespace primus::models
