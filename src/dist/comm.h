@@ -5,6 +5,7 @@
 // of one dtype; `out` comes first. A collective that does not complete within the watchdog timeout
 // (PRIMUS_COMM_TIMEOUT_S, default 600) aborts every rank with a message naming this rank and the op.
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -63,5 +64,12 @@ LaunchInfo detect_launch();
 // here, once; a single process gets a SelfComm and never touches MPI. device kCUDA returns an NCCL
 // communicator (unique id broadcast over MPI), only when built with CUDA; `cuda_device` is the GPU.
 std::unique_ptr<Comm> make_world_comm(DeviceKind device = DeviceKind::kCPU, int cuda_device = 0);
+
+// Seconds a rank waits in one operation before aborting the job: PRIMUS_COMM_TIMEOUT_S, default 600.
+double comm_timeout_seconds();
+
+// Runs body. If it throws and the job has more than one process, prints the error (and hint) naming
+// this rank, then world.abort() takes every rank down; with one process the exception propagates.
+void run_or_abort(Comm& world, const std::function<void()>& body);
 
 }  // namespace primus::dist

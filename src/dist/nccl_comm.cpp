@@ -1,0 +1,155 @@
+// NcclComm: NCCL collectives on a private stream. Before each operation the device is synchronized
+// (the compute stream belongs to the backend and is not visible here), and afterwards the private
+// stream is polled until done or the watchdog deadline passes; on timeout the NCCL communicator is
+// aborted and the job taken down naming this rank. So every call is blocking, like MpiComm.
+#include "dist/nccl_comm.h"
+
+#include <cuda_runtime.h>
+#include <nccl.h>
+
+#include <chrono>
+#include <thread>
+
+namespace primus::dist {
+namespace {
+
+class NcclComm final : public Comm {
+ public:
+  NcclComm(std::unique_ptr<Comm> mpi, int device) : mpi_(std::move(mpi)), device_(device) {
+    cuda_check(cudaSetDevice(device_), "cudaSetDevice");
+    ncclUniqueId id;
+    if (mpi_->rank() == 0) nccl_check(ncclGetUniqueId(&id), "ncclGetUniqueId");
+    Tensor id_bytes{&id, DType::kU8, Shape{static_cast<int64_t>(sizeof(id))}, DeviceKind::kCPU};
+    mpi_->broadcast(id_bytes, 0);
+    nccl_check(ncclCommInitRank(&comm_, mpi_->size(), id, mpi_->rank()), "ncclCommInitRank");
+    cuda_check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+    timeout_s_ = comm_timeout_seconds();
+  }
+  ~NcclComm() override {
+    if (comm_) ncclCommDestroy(comm_);
+    if (stream_) cudaStreamDestroy(stream_);
+  }
+  std::string_view name() const override { return "nccl"; }
+  int rank() const override { return mpi_->rank(); }
+  int size() const override { return mpi_->size(); }
+  int world_rank() const override { return mpi_->world_rank(); }
+
+  void all_reduce(Tensor t, ReduceOp op) override {
+    begin(t, "all_reduce");
+    nccl_check(ncclAllReduce(t.data, t.data, t.numel(), type(t.dtype), nccl_op(op), comm_, stream_), "ncclAllReduce");
+    finish("all_reduce");
+  }
+  void reduce_scatter(Tensor out, Tensor in, ReduceOp op) override {
+    begin(in, "reduce_scatter");
+    PRIMUS_CHECK(in.numel() == out.numel() * size(), "reduce_scatter: in {} vs out {} x {}", in.numel(), out.numel(), size());
+    nccl_check(ncclReduceScatter(in.data, out.data, out.numel(), type(out.dtype), nccl_op(op), comm_, stream_),
+               "ncclReduceScatter");
+    finish("reduce_scatter");
+  }
+  void all_gather(Tensor out, Tensor in) override {
+    begin(in, "all_gather");
+    PRIMUS_CHECK(out.numel() == in.numel() * size(), "all_gather: out {} vs in {} x {}", out.numel(), in.numel(), size());
+    nccl_check(ncclAllGather(in.data, out.data, in.numel(), type(in.dtype), comm_, stream_), "ncclAllGather");
+    finish("all_gather");
+  }
+  void broadcast(Tensor t, int root) override {
+    begin(t, "broadcast");
+    nccl_check(ncclBroadcast(t.data, t.data, t.numel(), type(t.dtype), root, comm_, stream_), "ncclBroadcast");
+    finish("broadcast");
+  }
+  void all_to_all(Tensor out, Tensor in) override {
+    begin(in, "all_to_all");
+    PRIMUS_CHECK(in.numel() == out.numel() && in.numel() % size() == 0, "all_to_all sizes");
+    int64_t chunk = in.numel() / size();
+    size_t bytes = static_cast<size_t>(chunk) * dtype_size(in.dtype);
+    nccl_check(ncclGroupStart(), "ncclGroupStart");
+    for (int r = 0; r < size(); ++r) {
+      nccl_check(ncclSend(static_cast<char*>(in.data) + r * bytes, chunk, type(in.dtype), r, comm_, stream_), "ncclSend");
+      nccl_check(ncclRecv(static_cast<char*>(out.data) + r * bytes, chunk, type(in.dtype), r, comm_, stream_), "ncclRecv");
+    }
+    nccl_check(ncclGroupEnd(), "ncclGroupEnd");
+    finish("all_to_all");
+  }
+  void send(Tensor t, int peer) override {
+    begin(t, "send");
+    nccl_check(ncclSend(t.data, t.numel(), type(t.dtype), peer, comm_, stream_), "ncclSend");
+    finish("send");
+  }
+  void recv(Tensor t, int peer) override {
+    begin(t, "recv");
+    nccl_check(ncclRecv(t.data, t.numel(), type(t.dtype), peer, comm_, stream_), "ncclRecv");
+    finish("recv");
+  }
+  void barrier() override { mpi_->barrier(); }
+  void synchronize() override { finish("synchronize"); }
+  std::unique_ptr<Comm> split(int color, int key) override {
+    return std::make_unique<NcclComm>(mpi_->split(color, key), device_);
+  }
+  [[noreturn]] void abort(const std::string& message) override {
+    if (comm_) ncclCommAbort(comm_);
+    comm_ = nullptr;
+    mpi_->abort(message);
+  }
+
+ private:
+  void begin(Tensor t, const char* what) {
+    if (t.device != DeviceKind::kCUDA) {
+      throw Error(fmt::format("{} over NCCL got a host tensor", what), "the NCCL communicator moves GPU tensors");
+    }
+    cuda_check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+  }
+  void finish(const char* what) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s_);
+    for (int polls = 0;; ++polls) {
+      cudaError_t rc = cudaStreamQuery(stream_);
+      if (rc == cudaSuccess) return;
+      if (rc != cudaErrorNotReady) cuda_check(rc, what);
+      ncclResult_t async = ncclSuccess;
+      ncclCommGetAsyncError(comm_, &async);
+      if (async != ncclSuccess) abort(fmt::format("NCCL {} failed: {}", what, ncclGetErrorString(async)));
+      if (polls > 1000) std::this_thread::sleep_for(std::chrono::microseconds(50));
+      if (std::chrono::steady_clock::now() > deadline) {
+        abort(fmt::format("NCCL {} on a group of {} did not complete within {:g} s (PRIMUS_COMM_TIMEOUT_S); "
+                          "a peer rank died or is stuck", what, size(), timeout_s_));
+      }
+    }
+  }
+  void nccl_check(ncclResult_t rc, const char* what) {
+    if (rc != ncclSuccess) abort(fmt::format("{} failed: {}", what, ncclGetErrorString(rc)));
+  }
+  void cuda_check(cudaError_t rc, const char* what) {
+    if (rc != cudaSuccess) abort(fmt::format("{} failed: {}", what, cudaGetErrorString(rc)));
+  }
+  static ncclDataType_t type(DType t) {
+    switch (t) {
+      case DType::kF32: return ncclFloat32;
+      case DType::kBF16: return ncclBfloat16;
+      case DType::kF16: return ncclFloat16;
+      case DType::kI32: return ncclInt32;
+      case DType::kI64: return ncclInt64;
+      default: return ncclUint8;
+    }
+  }
+  static ncclRedOp_t nccl_op(ReduceOp op) {
+    switch (op) {
+      case ReduceOp::kAvg: return ncclAvg;
+      case ReduceOp::kMax: return ncclMax;
+      case ReduceOp::kMin: return ncclMin;
+      default: return ncclSum;
+    }
+  }
+
+  std::unique_ptr<Comm> mpi_;
+  int device_ = 0;
+  ncclComm_t comm_ = nullptr;
+  cudaStream_t stream_ = nullptr;
+  double timeout_s_ = 600.0;
+};
+
+}  // namespace
+
+std::unique_ptr<Comm> make_nccl_comm(std::unique_ptr<Comm> bootstrap, int cuda_device) {
+  return std::make_unique<NcclComm>(std::move(bootstrap), cuda_device);
+}
+
+}  // namespace primus::dist
