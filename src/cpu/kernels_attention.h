@@ -1,0 +1,154 @@
+// CPU rotary embedding (rotate-half convention: element i pairs with i + HS/2 in each head) and
+// causal grouped-query self-attention over packed qkv (B,T,(NH+2*NKV)*HS) = [q heads | k heads |
+// v heads] per token, query head h reading kv head h / (NH/NKV). Attention saves the log-sum-exp
+// of each softmax row and recomputes probabilities in backward. Backward outputs accumulate (+=).
+#pragma once
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+namespace primus::cpu {
+
+template <typename Real>
+void rope_forward_kernel(Real* out, const Real* inp, const Real* cos, const Real* sin, int64_t B,
+                         int64_t T, int64_t NH, int64_t NKV, int64_t HS) {
+  // out, inp (B,T,(NH+2*NKV)*HS), may alias; cos, sin (T,HS/2)
+  const int64_t C3 = (NH + 2 * NKV) * HS, half = HS / 2;
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t b = 0; b < B; ++b) {
+    for (int64_t t = 0; t < T; ++t) {
+      const Real* x = inp + (b * T + t) * C3;
+      Real* o = out + (b * T + t) * C3;
+      const Real* cs = cos + t * half;
+      const Real* sn = sin + t * half;
+      for (int64_t h = 0; h < NH + NKV; ++h) {
+        const Real* xh = x + h * HS;
+        Real* oh = o + h * HS;
+        for (int64_t i = 0; i < half; ++i) {
+          const Real x1 = xh[i], x2 = xh[i + half];
+          oh[i] = x1 * cs[i] - x2 * sn[i];
+          oh[i + half] = x2 * cs[i] + x1 * sn[i];
+        }
+      }
+      if (o != x)
+        for (int64_t c = (NH + NKV) * HS; c < C3; ++c) o[c] = x[c];
+    }
+  }
+}
+
+template <typename Real>
+void rope_backward_kernel(Real* dinp, const Real* dout, const Real* cos, const Real* sin, int64_t B,
+                          int64_t T, int64_t NH, int64_t NKV, int64_t HS) {
+  // dinp, dout (B,T,(NH+2*NKV)*HS); cos, sin (T,HS/2)
+  const int64_t C3 = (NH + 2 * NKV) * HS, half = HS / 2;
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t b = 0; b < B; ++b) {
+    for (int64_t t = 0; t < T; ++t) {
+      const Real* d = dout + (b * T + t) * C3;
+      Real* di = dinp + (b * T + t) * C3;
+      const Real* cs = cos + t * half;
+      const Real* sn = sin + t * half;
+      for (int64_t h = 0; h < NH + NKV; ++h) {
+        const Real* dh = d + h * HS;
+        Real* dih = di + h * HS;
+        for (int64_t i = 0; i < half; ++i) {
+          const Real d1 = dh[i], d2 = dh[i + half];
+          dih[i] += d1 * cs[i] + d2 * sn[i];
+          dih[i + half] += d2 * cs[i] - d1 * sn[i];
+        }
+      }
+      for (int64_t c = (NH + NKV) * HS; c < C3; ++c) di[c] += d[c];
+    }
+  }
+}
+
+template <typename Real>
+Real dot_kernel(const Real* a, const Real* b, int64_t n) {
+  Real s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+template <typename Real>
+void attention_forward_kernel(Real* out, Real* lse, const Real* qkv, int64_t B, int64_t T,
+                              int64_t NH, int64_t NKV, int64_t HS) {
+  // out (B,T,NH*HS), lse (B,NH,T), qkv (B,T,(NH+2*NKV)*HS)
+  const int64_t C3 = (NH + 2 * NKV) * HS, CO = NH * HS, group = NH / NKV;
+  const Real scale = Real(1) / std::sqrt(static_cast<Real>(HS));
+#pragma omp parallel
+  {
+    std::vector<Real> s(static_cast<size_t>(T));  // (T) scores, then probabilities of one row
+#pragma omp for collapse(3) schedule(static)
+    for (int64_t b = 0; b < B; ++b) {
+      for (int64_t h = 0; h < NH; ++h) {
+        for (int64_t t = 0; t < T; ++t) {
+          const Real* q = qkv + (b * T + t) * C3 + h * HS;
+          const int64_t k_off = (NH + h / group) * HS, v_off = (NH + NKV + h / group) * HS;
+          Real mx = -std::numeric_limits<Real>::infinity();
+          for (int64_t t2 = 0; t2 <= t; ++t2) {
+            s[t2] = scale * dot_kernel(q, qkv + (b * T + t2) * C3 + k_off, HS);
+            mx = std::max(mx, s[t2]);
+          }
+          Real sum = 0;
+          for (int64_t t2 = 0; t2 <= t; ++t2) {
+            s[t2] = std::exp(s[t2] - mx);
+            sum += s[t2];
+          }
+          const Real inv = Real(1) / sum;
+          Real* o = out + (b * T + t) * CO + h * HS;
+          for (int64_t i = 0; i < HS; ++i) o[i] = 0;
+          for (int64_t t2 = 0; t2 <= t; ++t2) {
+            const Real p = s[t2] * inv;
+            const Real* v = qkv + (b * T + t2) * C3 + v_off;
+            for (int64_t i = 0; i < HS; ++i) o[i] += p * v[i];
+          }
+          lse[(b * NH + h) * T + t] = mx + std::log(sum);
+        }
+      }
+    }
+  }
+}
+
+template <typename Real>
+void attention_backward_kernel(Real* dqkv, const Real* dout, const Real* qkv, const Real* out,
+                               const Real* lse, int64_t B, int64_t T, int64_t NH, int64_t NKV,
+                               int64_t HS) {
+  // dqkv, qkv (B,T,(NH+2*NKV)*HS); dout, out (B,T,NH*HS); lse (B,NH,T).
+  // One task per (batch, kv head): it alone writes that kv head's dk, dv and its query heads' dq.
+  const int64_t C3 = (NH + 2 * NKV) * HS, CO = NH * HS, group = NH / NKV;
+  const Real scale = Real(1) / std::sqrt(static_cast<Real>(HS));
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t b = 0; b < B; ++b) {
+    for (int64_t g = 0; g < NKV; ++g) {
+      const int64_t k_off = (NH + g) * HS, v_off = (NH + NKV + g) * HS;
+      for (int64_t h = g * group; h < (g + 1) * group; ++h) {
+        for (int64_t t = 0; t < T; ++t) {
+          const Real* q = qkv + (b * T + t) * C3 + h * HS;
+          Real* dq = dqkv + (b * T + t) * C3 + h * HS;
+          const Real* d = dout + (b * T + t) * CO + h * HS;
+          const Real* o = out + (b * T + t) * CO + h * HS;
+          const Real l = lse[(b * NH + h) * T + t];
+          const Real D = dot_kernel(d, o, HS);  // sum_t2 p * dp
+          for (int64_t t2 = 0; t2 <= t; ++t2) {
+            const Real* k = qkv + (b * T + t2) * C3 + k_off;
+            const Real* v = qkv + (b * T + t2) * C3 + v_off;
+            Real* dk = dqkv + (b * T + t2) * C3 + k_off;
+            Real* dv = dqkv + (b * T + t2) * C3 + v_off;
+            const Real p = std::exp(scale * dot_kernel(q, k, HS) - l);
+            const Real ds = scale * p * (dot_kernel(d, v, HS) - D);
+            for (int64_t i = 0; i < HS; ++i) {
+              dq[i] += ds * k[i];
+              dk[i] += ds * q[i];
+              dv[i] += p * d[i];
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace primus::cpu
