@@ -85,11 +85,36 @@ class Model {
   size_t activation_bytes() const { return activation_bytes_; }
 
  private:
-  struct LayerParams;      // indices into infos_ for one block
-  struct LayerActs;        // activation views for one block
+  friend class InferenceSession;
+  // Indices into infos_ for one block; -1 where the architecture has no such tensor.
+  struct LayerParams {
+    int norm1_w = -1, norm1_b = -1, qkv_w = -1, qkv_b = -1, attn_proj_w = -1, attn_proj_b = -1;
+    int norm2_w = -1, norm2_b = -1, fc_w = -1, fc_b = -1, proj_w = -1, proj_b = -1;
+  };
+  // Activations of one block, kept for backward (N = B*T rows).
+  struct LayerActs {
+    Tensor norm1, norm1_mean, norm1_rstd;  // (N,C), (N), (N); mean only for layernorm
+    Tensor qkv;                            // (B,T,QKV), after RoPE for llama
+    Tensor atty, lse;                      // (B,T,NH*HS), (B,NH,T)
+    Tensor res1;                           // (N,C) = x + attention branch
+    Tensor norm2, norm2_mean, norm2_rstd;  // (N,C), (N), (N)
+    Tensor fch, fch_act;                   // (N,FF) gelu input or (N,2*FF) [gate|up]; (N,FF)
+    Tensor res2;                           // (N,C) = res1 + MLP branch: the block's output
+  };
+  // Backward scratch shared by every block.
+  struct Scratch {
+    Tensor dres;                // (N,C) gradient of the residual stream, flows down the blocks
+    Tensor dnorm;               // (N,C)
+    Tensor dqkv, dqkv_rot;      // (B,T,QKV) before / after RoPE
+    Tensor datty;               // (B,T,NH*HS)
+    Tensor dfch, dfch_act;      // (N,FF or 2*FF), (N,FF)
+  };
+  Tensor p(int index) { return index < 0 ? Tensor{} : param(index); }
+  Tensor g(int index) { return index < 0 ? Tensor{} : grad(index); }
+  void check_backend_support() const;
   void plan_activations();
-  void forward_block(int64_t l);
-  void backward_block(int64_t l, Tensor dresidual);
+  void forward_block(int64_t l, Tensor x);
+  void backward_block(int64_t l, Tensor x);
 
   config::ModelConfig cfg_;
   ModelDims dims_;
@@ -97,21 +122,21 @@ class Model {
   int64_t B_, T_;
   DType compute_;
   std::vector<ParamInfo> infos_;
+  std::vector<LayerParams> layer_params_;
+  int emb_ = -1, pos_ = -1, normf_w_ = -1, normf_b_ = -1, head_ = -1;  // head_ == emb_ when tied
   int64_t num_params_ = 0;
   Buffer params_mem_, grads_mem_, acts_mem_;
-  Tensor params_, grads_;   // (P) flat
+  Tensor params_, grads_;            // (P) flat
   size_t activation_bytes_ = 0;
-  // Activation views (carved from acts_mem_ by plan_activations()).
   Tensor tokens_, targets_;          // (B,T) int32, backend memory
   Tensor rope_cos_, rope_sin_;       // (T,HS/2), llama only
-  Tensor encoded_;                   // (B,T,C)
-  std::vector<Tensor> acts_;         // per-layer activations, flattened (see model.cpp)
-  Tensor lnf_, lnf_mean_, lnf_rstd_; // (B,T,C), (B*T), (B*T)
+  Tensor encoded_;                   // (N,C)
+  std::vector<LayerActs> acts_;      // (L)
+  Tensor normf_, normf_mean_, normf_rstd_;  // (N,C), (N), (N)
   Tensor logits_;                    // (B,T,Vp)
-  Tensor losses_;                    // (B*T)
-  std::vector<Tensor> scratch_;      // backward scratch shared by all layers
-  std::vector<int32_t> host_targets_;  // (B*T) of the last forward
-  int64_t valid_targets_ = 0;
+  Tensor losses_;                    // (N)
+  Scratch scratch_;
+  int64_t valid_targets_ = 0;        // non-ignored targets of the last forward
   int64_t ignore_index_ = -100;
   bool have_targets_ = false;
 };

@@ -1,0 +1,332 @@
+// GPT-2 and Llama: parameter/activation planning, initialization, forward and backward, written
+// top to bottom over Backend ops (see model.h). Backward runs the forward in reverse with one
+// residual-gradient buffer (dres) that every norm backward accumulates into.
+#include "models/model.h"
+
+#include <cmath>
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "core/rng.h"
+#include "models/arena.h"
+#include "models/rope.h"
+
+namespace primus::models {
+
+namespace {
+
+std::string_view op_name(Op op) {
+  switch (op) {
+    case Op::kEncoder: return "encoder";
+    case Op::kLayerNorm: return "layernorm";
+    case Op::kRmsNorm: return "rmsnorm";
+    case Op::kMatmul: return "matmul";
+    case Op::kRope: return "rope";
+    case Op::kAttention: return "attention";
+    case Op::kGelu: return "gelu";
+    case Op::kSwiglu: return "swiglu";
+    case Op::kResidual: return "residual";
+    case Op::kCrossEntropy: return "cross_entropy";
+    default: return "other";
+  }
+}
+
+}  // namespace
+
+Model::Model(const config::ModelConfig& cfg, Backend& backend, int64_t B, int64_t T, DType compute)
+    : cfg_(cfg), dims_(model_dims(cfg)), backend_(backend), B_(B), T_(T), compute_(compute) {
+  if (compute != DType::kF32)
+    throw usage_error(fmt::format("the model computes in fp32 only so far, not {}", dtype_name(compute)),
+                      "set precision.compute=fp32");
+  PRIMUS_CHECK(B > 0 && T > 0, "B={} T={}", B, T);
+  if (T > dims_.maxT)
+    throw usage_error(fmt::format("sequence length {} exceeds model.max_position_embeddings {}", T, dims_.maxT),
+                      "lower train.seq_len or raise model.max_position_embeddings");
+  infos_ = plan_params(cfg);
+  auto find = [&](const std::string& name) {
+    for (size_t i = 0; i < infos_.size(); ++i)
+      if (infos_[i].name == name) return static_cast<int>(i);
+    return -1;
+  };
+  const bool llama = dims_.llama;
+  emb_ = find(llama ? "embed.weight" : "wte.weight");
+  pos_ = find("wpe.weight");
+  normf_w_ = find(llama ? "norm.weight" : "lnf.weight");
+  normf_b_ = find("lnf.bias");
+  head_ = cfg.tie_embeddings ? emb_ : find("lm_head.weight");
+  layer_params_.resize(static_cast<size_t>(dims_.L));
+  for (int64_t l = 0; l < dims_.L; ++l) {
+    const std::string h = fmt::format("h.{}.", l);
+    LayerParams& lp = layer_params_[l];
+    lp.norm1_w = find(h + (llama ? "attn_norm.weight" : "ln1.weight"));
+    lp.norm1_b = find(h + "ln1.bias");
+    lp.qkv_w = find(h + "attn.qkv.weight");
+    lp.qkv_b = find(h + "attn.qkv.bias");
+    lp.attn_proj_w = find(h + (llama ? "attn.o_proj.weight" : "attn.proj.weight"));
+    lp.attn_proj_b = find(h + "attn.proj.bias");
+    lp.norm2_w = find(h + (llama ? "mlp_norm.weight" : "ln2.weight"));
+    lp.norm2_b = find(h + "ln2.bias");
+    lp.fc_w = find(h + (llama ? "mlp.gate_up.weight" : "mlp.fc.weight"));
+    lp.fc_b = find(h + "mlp.fc.bias");
+    lp.proj_w = find(h + (llama ? "mlp.down.weight" : "mlp.proj.weight"));
+    lp.proj_b = find(h + "mlp.proj.bias");
+  }
+  num_params_ = infos_.back().offset + infos_.back().shape.numel();
+  check_backend_support();
+  params_mem_ = backend_.alloc(static_cast<size_t>(num_params_) * sizeof(float));
+  grads_mem_ = backend_.alloc(static_cast<size_t>(num_params_) * sizeof(float));
+  params_ = params_mem_.as(DType::kF32, {num_params_});  // (P)
+  grads_ = grads_mem_.as(DType::kF32, {num_params_});    // (P)
+  plan_activations();
+  if (llama) {
+    const RopeTables tables = rope_tables(cfg_, dims_.HS, T_);
+    backend_.copy_from_host(rope_cos_, tables.cos.data());
+    backend_.copy_from_host(rope_sin_, tables.sin.data());
+  }
+}
+
+void Model::check_backend_support() const {
+  std::vector<Op> ops = {Op::kEncoder, Op::kMatmul, Op::kAttention, Op::kResidual, Op::kCrossEntropy};
+  if (dims_.llama) {
+    ops.insert(ops.end(), {Op::kRmsNorm, Op::kRope, Op::kSwiglu});
+  } else {
+    ops.insert(ops.end(), {Op::kLayerNorm, Op::kGelu});
+  }
+  for (Op op : ops)
+    if (!backend_.supports(op, compute_))
+      throw Error(fmt::format("backend {} does not support {} in {}", backend_.name(), op_name(op),
+                              dtype_name(compute_)),
+                  "use precision.compute=fp32 or another backend.device");
+}
+
+void Model::plan_activations() {
+  const ModelDims& d = dims_;
+  const int64_t N = B_ * T_, QKV = d.qkv_dim(), A = d.NH * d.HS;
+  const int64_t FC = d.llama ? 2 * d.FF : d.FF;
+  const DType f = DType::kF32;
+  ArenaPlan plan;
+  plan.add(&tokens_, DType::kI32, {B_, T_});
+  plan.add(&targets_, DType::kI32, {N});
+  if (d.llama) {
+    plan.add(&rope_cos_, f, {T_, d.HS / 2});
+    plan.add(&rope_sin_, f, {T_, d.HS / 2});
+  }
+  plan.add(&encoded_, f, {N, d.C});
+  acts_.resize(static_cast<size_t>(d.L));
+  for (LayerActs& a : acts_) {
+    plan.add(&a.norm1, f, {N, d.C});
+    if (!d.llama) plan.add(&a.norm1_mean, f, {N});
+    plan.add(&a.norm1_rstd, f, {N});
+    plan.add(&a.qkv, f, {B_, T_, QKV});
+    plan.add(&a.atty, f, {B_, T_, A});
+    plan.add(&a.lse, f, {B_, d.NH, T_});
+    plan.add(&a.res1, f, {N, d.C});
+    plan.add(&a.norm2, f, {N, d.C});
+    if (!d.llama) plan.add(&a.norm2_mean, f, {N});
+    plan.add(&a.norm2_rstd, f, {N});
+    plan.add(&a.fch, f, {N, FC});
+    plan.add(&a.fch_act, f, {N, d.FF});
+    plan.add(&a.res2, f, {N, d.C});
+  }
+  plan.add(&normf_, f, {N, d.C});
+  if (!d.llama) plan.add(&normf_mean_, f, {N});
+  plan.add(&normf_rstd_, f, {N});
+  plan.add(&logits_, f, {B_, T_, d.Vp});
+  plan.add(&losses_, f, {N});
+  Scratch& s = scratch_;
+  plan.add(&s.dres, f, {N, d.C});
+  plan.add(&s.dnorm, f, {N, d.C});
+  plan.add(&s.dqkv, f, {B_, T_, QKV});
+  if (d.llama) plan.add(&s.dqkv_rot, f, {B_, T_, QKV});
+  plan.add(&s.datty, f, {B_, T_, A});
+  plan.add(&s.dfch, f, {N, FC});
+  plan.add(&s.dfch_act, f, {N, d.FF});
+  activation_bytes_ = plan.bytes();
+  acts_mem_ = plan.commit(backend_);
+}
+
+Tensor Model::param(int index) {
+  const ParamInfo& info = infos_.at(static_cast<size_t>(index));
+  return params_.slice(info.offset, info.shape);
+}
+
+Tensor Model::grad(int index) {
+  const ParamInfo& info = infos_.at(static_cast<size_t>(index));
+  return grads_.slice(info.offset, info.shape);
+}
+
+void Model::init_weights(uint64_t seed) {
+  Rng rng(seed);
+  const float residual_std = static_cast<float>(cfg_.init_std / std::sqrt(2.0 * static_cast<double>(dims_.L)));
+  std::vector<int> residual_projections;
+  for (const LayerParams& lp : layer_params_) residual_projections.insert(residual_projections.end(), {lp.attn_proj_w, lp.proj_w});
+  for (size_t i = 0; i < infos_.size(); ++i) {
+    const ParamInfo& info = infos_[i];
+    std::vector<float> host(static_cast<size_t>(info.shape.numel()), 0.0f);  // (shape)
+    if (info.is_norm && !info.is_bias) {
+      std::fill(host.begin(), host.end(), 1.0f);
+    } else if (!info.is_bias) {
+      bool residual = false;
+      for (int r : residual_projections) residual |= r == static_cast<int>(i);
+      const float stddev = residual ? residual_std : static_cast<float>(cfg_.init_std);
+      // Padded vocabulary rows stay zero: no token selects them and the loss ignores their logits.
+      const bool vocab = static_cast<int>(i) == emb_ || static_cast<int>(i) == head_;
+      const int64_t n = vocab ? dims_.V * dims_.C : info.shape.numel();
+      for (int64_t k = 0; k < n; ++k) host[k] = rng.normal(0.0f, stddev);
+    }
+    backend_.copy_from_host(param(static_cast<int>(i)), host.data());
+  }
+}
+
+void Model::zero_grads() { backend_.fill(grads_, 0.0f); }
+
+float Model::forward(const int32_t* inputs, const int32_t* targets, int64_t ignore_index) {
+  const ModelDims& d = dims_;
+  const int64_t N = B_ * T_;
+  for (int64_t i = 0; i < N; ++i)
+    if (inputs[i] < 0 || inputs[i] >= d.V)
+      throw Error(fmt::format("token id {} at position {} is outside the vocabulary [0, {})", inputs[i], i, d.V),
+                  "the data and model.vocab_size disagree: check the tokenizer");
+  backend_.copy_from_host(tokens_, inputs);
+  backend_.encoder_forward(encoded_.view({B_, T_, d.C}), tokens_, p(emb_), p(pos_));
+  Tensor x = encoded_;  // (N,C)
+  for (int64_t l = 0; l < d.L; ++l) {
+    forward_block(l, x);
+    x = acts_[l].res2;
+  }
+  const float eps = static_cast<float>(cfg_.norm_eps);
+  if (d.llama) {
+    backend_.rmsnorm_forward(normf_, normf_rstd_, x, p(normf_w_), eps);
+  } else {
+    backend_.layernorm_forward(normf_, normf_mean_, normf_rstd_, x, p(normf_w_), p(normf_b_), eps);
+  }
+  backend_.matmul_forward(logits_.view({N, d.Vp}), normf_, p(head_), Tensor{});
+  have_targets_ = targets != nullptr;
+  if (!have_targets_) return 0.0f;
+  valid_targets_ = 0;
+  for (int64_t i = 0; i < N; ++i) {
+    if (targets[i] == ignore_index) continue;
+    if (targets[i] < 0 || targets[i] >= d.V)
+      throw Error(fmt::format("target id {} at position {} is outside the vocabulary [0, {})", targets[i], i, d.V),
+                  "the data and model.vocab_size disagree: check the tokenizer");
+    ++valid_targets_;
+  }
+  ignore_index_ = ignore_index;
+  backend_.copy_from_host(targets_, targets);
+  backend_.cross_entropy_forward(losses_, logits_.view({N, d.Vp}), targets_, d.V, ignore_index);
+  std::vector<float> losses(static_cast<size_t>(N));  // (N)
+  backend_.copy_to_host(losses.data(), losses_);
+  double sum = 0.0;
+  for (float v : losses) sum += v;
+  return valid_targets_ > 0 ? static_cast<float>(sum / static_cast<double>(valid_targets_)) : 0.0f;
+}
+
+void Model::forward_block(int64_t l, Tensor x) {
+  const ModelDims& d = dims_;
+  const LayerParams& lp = layer_params_[l];
+  LayerActs& a = acts_[l];
+  const int64_t N = B_ * T_;
+  const float eps = static_cast<float>(cfg_.norm_eps);
+  if (d.llama) {
+    backend_.rmsnorm_forward(a.norm1, a.norm1_rstd, x, p(lp.norm1_w), eps);
+  } else {
+    backend_.layernorm_forward(a.norm1, a.norm1_mean, a.norm1_rstd, x, p(lp.norm1_w), p(lp.norm1_b), eps);
+  }
+  backend_.matmul_forward(a.qkv.view({N, d.qkv_dim()}), a.norm1, p(lp.qkv_w), p(lp.qkv_b));
+  if (d.llama) backend_.rope_forward(a.qkv, a.qkv, rope_cos_, rope_sin_, d.NH, d.NKV);
+  backend_.attention_forward(a.atty, a.lse, a.qkv, d.NH, d.NKV);
+  backend_.matmul_forward(a.res1, a.atty.view({N, d.NH * d.HS}), p(lp.attn_proj_w), p(lp.attn_proj_b));
+  backend_.residual_forward(a.res1, x, a.res1);
+  if (d.llama) {
+    backend_.rmsnorm_forward(a.norm2, a.norm2_rstd, a.res1, p(lp.norm2_w), eps);
+  } else {
+    backend_.layernorm_forward(a.norm2, a.norm2_mean, a.norm2_rstd, a.res1, p(lp.norm2_w), p(lp.norm2_b), eps);
+  }
+  backend_.matmul_forward(a.fch, a.norm2, p(lp.fc_w), p(lp.fc_b));
+  if (d.llama) {
+    backend_.swiglu_forward(a.fch_act, a.fch);
+  } else {
+    backend_.gelu_forward(a.fch_act, a.fch);
+  }
+  backend_.matmul_forward(a.res2, a.fch_act, p(lp.proj_w), p(lp.proj_b));
+  backend_.residual_forward(a.res2, a.res1, a.res2);
+}
+
+void Model::backward(float loss_scale) {
+  PRIMUS_CHECK(have_targets_, "backward() needs a forward() with targets first");
+  have_targets_ = false;  // the logits become dlogits below
+  const ModelDims& d = dims_;
+  const int64_t N = B_ * T_;
+  Scratch& s = scratch_;
+  const float grad_scale = valid_targets_ > 0 ? loss_scale / static_cast<float>(valid_targets_) : 0.0f;
+  Tensor dlogits = logits_.view({N, d.Vp});  // in place over the logits
+  backend_.cross_entropy_backward(dlogits, dlogits, targets_, d.V, ignore_index_, grad_scale);
+  backend_.fill(s.dnorm, 0.0f);
+  backend_.matmul_backward(s.dnorm, g(head_), Tensor{}, dlogits, normf_, p(head_));
+  backend_.fill(s.dres, 0.0f);
+  Tensor x = acts_.back().res2;  // (N,C)
+  if (d.llama) {
+    backend_.rmsnorm_backward(s.dres, g(normf_w_), s.dnorm, x, p(normf_w_), normf_rstd_);
+  } else {
+    backend_.layernorm_backward(s.dres, g(normf_w_), g(normf_b_), s.dnorm, x, p(normf_w_), normf_mean_, normf_rstd_);
+  }
+  for (int64_t l = d.L - 1; l >= 0; --l) backward_block(l, l > 0 ? acts_[l - 1].res2 : encoded_);
+  backend_.encoder_backward(g(emb_), g(pos_), s.dres.view({B_, T_, d.C}), tokens_);
+}
+
+void Model::backward_block(int64_t l, Tensor x) {
+  const ModelDims& d = dims_;
+  const LayerParams& lp = layer_params_[l];
+  LayerActs& a = acts_[l];
+  Scratch& s = scratch_;
+  const int64_t N = B_ * T_;
+  // MLP branch: res2 = res1 + proj(act(fc(norm2(res1)))); s.dres holds d res2.
+  backend_.fill(s.dfch_act, 0.0f);
+  backend_.matmul_backward(s.dfch_act, g(lp.proj_w), g(lp.proj_b), s.dres, a.fch_act, p(lp.proj_w));
+  backend_.fill(s.dfch, 0.0f);
+  if (d.llama) {
+    backend_.swiglu_backward(s.dfch, s.dfch_act, a.fch);
+  } else {
+    backend_.gelu_backward(s.dfch, s.dfch_act, a.fch);
+  }
+  backend_.fill(s.dnorm, 0.0f);
+  backend_.matmul_backward(s.dnorm, g(lp.fc_w), g(lp.fc_b), s.dfch, a.norm2, p(lp.fc_w));
+  if (d.llama) {
+    backend_.rmsnorm_backward(s.dres, g(lp.norm2_w), s.dnorm, a.res1, p(lp.norm2_w), a.norm2_rstd);
+  } else {
+    backend_.layernorm_backward(s.dres, g(lp.norm2_w), g(lp.norm2_b), s.dnorm, a.res1, p(lp.norm2_w),
+                                a.norm2_mean, a.norm2_rstd);
+  }
+  // Attention branch: res1 = x + proj(attention(rope(qkv(norm1(x))))); s.dres now holds d res1.
+  backend_.fill(s.datty, 0.0f);
+  backend_.matmul_backward(s.datty.view({N, d.NH * d.HS}), g(lp.attn_proj_w), g(lp.attn_proj_b), s.dres,
+                           a.atty.view({N, d.NH * d.HS}), p(lp.attn_proj_w));
+  Tensor dqkv_attn = d.llama ? s.dqkv_rot : s.dqkv;  // (B,T,QKV) gradient of attention's input
+  backend_.fill(dqkv_attn, 0.0f);
+  backend_.attention_backward(dqkv_attn, s.datty, a.qkv, a.atty, a.lse, d.NH, d.NKV);
+  if (d.llama) {
+    backend_.fill(s.dqkv, 0.0f);
+    backend_.rope_backward(s.dqkv, s.dqkv_rot, rope_cos_, rope_sin_, d.NH, d.NKV);
+  }
+  backend_.fill(s.dnorm, 0.0f);
+  backend_.matmul_backward(s.dnorm, g(lp.qkv_w), g(lp.qkv_b), s.dqkv.view({N, d.qkv_dim()}), a.norm1, p(lp.qkv_w));
+  if (d.llama) {
+    backend_.rmsnorm_backward(s.dres, g(lp.norm1_w), s.dnorm, x, p(lp.norm1_w), a.norm1_rstd);
+  } else {
+    backend_.layernorm_backward(s.dres, g(lp.norm1_w), g(lp.norm1_b), s.dnorm, x, p(lp.norm1_w), a.norm1_mean,
+                                a.norm1_rstd);
+  }
+}
+
+std::vector<float> Model::forward_last_logits(std::span<const int32_t> tokens) {
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  PRIMUS_CHECK(n >= 1 && n <= T_, "{} tokens for a model planned for T={}", n, T_);
+  std::vector<int32_t> inputs(static_cast<size_t>(B_ * T_), 0);  // (B,T), row 0 holds the tokens
+  std::copy(tokens.begin(), tokens.end(), inputs.begin());
+  forward(inputs.data(), nullptr);
+  std::vector<float> out(static_cast<size_t>(dims_.V));  // (V)
+  backend_.copy_to_host(out.data(), logits_.slice((n - 1) * dims_.Vp, {dims_.V}));
+  return out;
+}
+
+}  // namespace primus::models
