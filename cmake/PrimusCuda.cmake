@@ -7,6 +7,9 @@ if(NOT CMAKE_CUDA_ARCHITECTURES)
   set(CMAKE_CUDA_ARCHITECTURES OFF)
 endif()
 enable_language(CUDA)
+# CMake 3.25 does not know nvcc 13's C++20 flag; targets inherit the CXX standard 20, so say it.
+set(CMAKE_CUDA20_STANDARD_COMPILE_OPTION "-std=c++20")
+set(CMAKE_CUDA20_EXTENSION_COMPILE_OPTION "-std=c++20")
 find_package(CUDAToolkit REQUIRED)
 set(PRIMUS_CUDA_FLAGS -std=c++20 --expt-relaxed-constexpr -lineinfo
     -gencode=arch=compute_90a,code=sm_90a -gencode=arch=compute_80,code=sm_80)

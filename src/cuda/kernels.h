@@ -1,0 +1,95 @@
+// Launchers of the CUDA kernels: raw device pointers, sizes and a stream; no fmt, no Tensor, so
+// that .cu files compile under nvcc. Shapes are checked by the caller (cuda_backend.cpp).
+// `dt` is the dtype (fp32 or bf16) of the op's activation and weight arguments; saved statistics
+// (mean, rstd, lse, losses), rope tables and optimizer state are always fp32. d* outputs
+// accumulate unless noted. Launchers check the launch and throw primus::Error on failure.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/dtype.h"
+
+namespace primus::cuda {
+
+// ---- elementwise (elementwise.cu) ----
+void fill_launch(void* dst, DType dt, int64_t n, float value, cudaStream_t s);
+void convert_launch(void* dst, DType dst_dt, const void* src, DType src_dt, int64_t n, cudaStream_t s);
+void scale_launch(void* t, DType dt, int64_t n, float value, cudaStream_t s);
+void gelu_forward_launch(void* out, const void* inp, DType dt, int64_t n, cudaStream_t s);
+void gelu_backward_launch(void* dinp, const void* dout, const void* inp, DType dt, int64_t n,
+                          cudaStream_t s);
+// inp (N, 2*FF) = [gate | up]; out (N, FF).
+void swiglu_forward_launch(void* out, const void* inp, DType dt, int64_t N, int64_t FF, cudaStream_t s);
+void swiglu_backward_launch(void* dinp, const void* dout, const void* inp, DType dt, int64_t N,
+                            int64_t FF, cudaStream_t s);
+void residual_forward_launch(void* out, const void* a, const void* b, DType dt, int64_t n, cudaStream_t s);
+// dst += src (the residual backward, once per non-empty gradient).
+void accumulate_launch(void* dst, const void* src, DType dt, int64_t n, cudaStream_t s);
+// qkv (B,T,(NH+2*NKV)*HS); cos, sin (T, HS/2) fp32. out may alias inp.
+void rope_forward_launch(void* out, const void* inp, const float* cos, const float* sin, DType dt,
+                         int64_t B, int64_t T, int64_t NH, int64_t NKV, int64_t HS, cudaStream_t s);
+void rope_backward_launch(void* dinp, const void* dout, const float* cos, const float* sin, DType dt,
+                          int64_t B, int64_t T, int64_t NH, int64_t NKV, int64_t HS, cudaStream_t s);
+
+// ---- encoder (encoder.cu) ----
+// out (N,C) = wte[tokens] + wpe[n % T]; wpe may be null.
+void encoder_forward_launch(void* out, const int32_t* tokens, const void* wte, const void* wpe, DType dt,
+                            int64_t N, int64_t T, int64_t C, cudaStream_t s);
+size_t encoder_backward_workspace_bytes(int64_t N);
+// dwte (Vp,C) and dwpe (maxT,C) (may be null) accumulate; deterministic (tokens are sorted).
+void encoder_backward_launch(void* dwte, void* dwpe, const void* dout, const int32_t* tokens, DType dt,
+                             int64_t N, int64_t T, int64_t C, void* workspace, size_t workspace_bytes,
+                             cudaStream_t s);
+
+// ---- norms and column reductions (norm.cu) ----
+void layernorm_forward_launch(void* out, float* mean, float* rstd, const void* inp, const void* weight,
+                              const void* bias, DType dt, int64_t N, int64_t C, float eps, cudaStream_t s);
+void rmsnorm_forward_launch(void* out, float* rstd, const void* inp, const void* weight, DType dt,
+                            int64_t N, int64_t C, float eps, cudaStream_t s);
+// Workspace for the column sums of the backward passes (dweight, dbias).
+size_t column_sum_workspace_bytes(int64_t N, int64_t C);
+// mean == null selects RMSNorm. dweight/dbias may be null.
+void norm_backward_launch(void* dinp, void* dweight, void* dbias, const void* dout, const void* inp,
+                          const void* weight, const float* mean, const float* rstd, DType dt,
+                          int64_t N, int64_t C, float* workspace, cudaStream_t s);
+// dbias (C) += sum over rows of dout (N,C).
+void bias_backward_launch(void* dbias, const void* dout, DType dt, int64_t N, int64_t C,
+                          float* workspace, cudaStream_t s);
+
+// ---- attention (attention.cu) ----
+bool attention_supports_head_size(int64_t HS);
+size_t attention_backward_workspace_bytes(int64_t B, int64_t T, int64_t NH);
+void attention_forward_launch(void* out, float* lse, const void* qkv, DType dt, int64_t B, int64_t T,
+                              int64_t NH, int64_t NKV, int64_t HS, cudaStream_t s);
+void attention_backward_launch(void* dqkv, const void* dout, const void* qkv, const void* out,
+                               const float* lse, DType dt, int64_t B, int64_t T, int64_t NH,
+                               int64_t NKV, int64_t HS, void* workspace, cudaStream_t s);
+
+// ---- loss and optimizer (loss_optim.cu) ----
+void cross_entropy_forward_launch(float* losses, const void* logits, const int32_t* targets, DType dt,
+                                  int64_t N, int64_t Vp, int64_t V, int64_t ignore_index, cudaStream_t s);
+// dlogits WRITTEN; may alias logits.
+void cross_entropy_backward_launch(void* dlogits, const void* logits, const int32_t* targets, DType dt,
+                                   int64_t N, int64_t Vp, int64_t V, int64_t ignore_index,
+                                   float grad_scale, cudaStream_t s);
+
+struct AdamWSegment {
+  int64_t offset;
+  int64_t size;
+  float weight_decay;
+};
+struct AdamWHyper {
+  float lr, beta1, beta2, eps, grad_scale;
+  float bias_correction1, bias_correction2;   // 1 - beta^step
+};
+// segments: device array of n_segments. master may be null (params then hold the fp32 math's result).
+void adamw_launch(void* params, DType params_dt, float* master, float* m, float* v, const void* grads,
+                  DType grads_dt, const AdamWSegment* segments, int n_segments, int64_t max_segment,
+                  const AdamWHyper& h, cudaStream_t s);
+size_t sum_squares_workspace_bytes();
+// out (1) fp32 WRITTEN = sum of squares of x (n), deterministic.
+void sum_squares_launch(float* out, const void* x, DType dt, int64_t n, float* workspace, cudaStream_t s);
+
+}  // namespace primus::cuda
