@@ -1,0 +1,45 @@
+// AdamW over the model's flat parameter buffer with decoupled weight decay per parameter group:
+// norms and biases decay only with optim.decay_norms_and_biases, embeddings only with
+// optim.decay_embeddings, everything else by ParamInfo::decay. Adjacent parameters with the same
+// decay form one ParamSegment. Global-norm clipping is folded into AdamW's grad_scale.
+// State: m, v (P) fp32 in backend memory and the 1-based update count (saved in checkpoints).
+#pragma once
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "backend/backend.h"
+#include "config/experiment.h"
+#include "models/model.h"
+
+namespace primus::train {
+
+// The decay of each parameter as a list of merged segments (exposed for tests).
+std::vector<ParamSegment> plan_decay_segments(std::span<const models::ParamInfo> params,
+                                              const config::OptimConfig& cfg);
+
+class AdamW {
+ public:
+  AdamW(const config::OptimConfig& cfg, Backend& backend, std::span<const models::ParamInfo> params,
+        int64_t num_params);
+  // Global L2 norm of grads (P), computed on the backend.
+  double grad_norm(Tensor grads);
+  // One update with learning rate lr; clips to cfg.grad_clip_norm using the given norm.
+  void step(Tensor params, Tensor grads, double lr, double grad_norm);
+  int64_t steps_taken() const { return t_; }
+  void set_steps_taken(int64_t t) { t_ = t; }
+  Tensor m() { return m_; }   // (P)
+  Tensor v() { return v_; }   // (P)
+  std::span<const ParamSegment> segments() const { return segments_; }
+
+ private:
+  config::OptimConfig cfg_;
+  Backend& backend_;
+  std::vector<ParamSegment> segments_;
+  Buffer mem_;
+  Tensor m_, v_;      // (P) fp32
+  Tensor norm_;       // (1) fp32
+  int64_t t_ = 0;
+};
+
+}  // namespace primus::train
