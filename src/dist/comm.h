@@ -28,7 +28,7 @@ class Comm {
   virtual void all_reduce(Tensor t, ReduceOp op = ReduceOp::kSum) = 0;
   // in (size*n) -> out (n): out = chunk rank() of the op over every rank's in.
   virtual void reduce_scatter(Tensor out, Tensor in, ReduceOp op = ReduceOp::kSum) = 0;
-  // in (n) -> out (size*n): chunk r of out = rank r's in.
+  // in (n) -> out (size*n): chunk r of out = rank r's in. `in` may be this rank's chunk of out.
   virtual void all_gather(Tensor out, Tensor in) = 0;
   // In place: t = root's t.
   virtual void broadcast(Tensor t, int root) = 0;

@@ -185,8 +185,10 @@ void MpiComm::all_gather(Tensor out, Tensor in) {
                "all_gather: out has {} elements, in {} x group {}", out.numel(), n, size_);
   count_of(out, "all_gather");
   MPI_Datatype type = mpi_type(in.dtype);
+  // In place when `in` is this rank's chunk of `out` (the ZeRO-1 parameter gather).
+  const void* send = in.data == static_cast<char*>(out.data) + rank_ * in.nbytes() ? MPI_IN_PLACE : in.data;
   MPI_Request req;
-  PRIMUS_MPI_CHECK(MPI_Iallgather(in.data, n, type, out.data, n, type, comm_, &req));
+  PRIMUS_MPI_CHECK(MPI_Iallgather(send, n, type, out.data, n, type, comm_, &req));
   wait(req, "all_gather");
 }
 

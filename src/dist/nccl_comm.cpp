@@ -2,6 +2,7 @@
 // (the compute stream belongs to the backend and is not visible here), and afterwards the private
 // stream is polled until done or the watchdog deadline passes; on timeout the NCCL communicator is
 // aborted and the job taken down naming this rank. So every call is blocking, like MpiComm.
+// Host tensors (loss scalars, norms) go through the MPI group of the same ranks instead.
 #include "dist/nccl_comm.h"
 
 #include <cuda_runtime.h>
@@ -35,11 +36,13 @@ class NcclComm final : public Comm {
   int world_rank() const override { return mpi_->world_rank(); }
 
   void all_reduce(Tensor t, ReduceOp op) override {
+    if (t.device == DeviceKind::kCPU) return mpi_->all_reduce(t, op);
     begin(t, "all_reduce");
     nccl_check(ncclAllReduce(t.data, t.data, t.numel(), type(t.dtype), nccl_op(op), comm_, stream_), "ncclAllReduce");
     finish("all_reduce");
   }
   void reduce_scatter(Tensor out, Tensor in, ReduceOp op) override {
+    if (in.device == DeviceKind::kCPU) return mpi_->reduce_scatter(out, in, op);
     begin(in, "reduce_scatter");
     PRIMUS_CHECK(in.numel() == out.numel() * size(), "reduce_scatter: in {} vs out {} x {}", in.numel(), out.numel(), size());
     nccl_check(ncclReduceScatter(in.data, out.data, out.numel(), type(out.dtype), nccl_op(op), comm_, stream_),
@@ -47,17 +50,20 @@ class NcclComm final : public Comm {
     finish("reduce_scatter");
   }
   void all_gather(Tensor out, Tensor in) override {
+    if (in.device == DeviceKind::kCPU) return mpi_->all_gather(out, in);
     begin(in, "all_gather");
     PRIMUS_CHECK(out.numel() == in.numel() * size(), "all_gather: out {} vs in {} x {}", out.numel(), in.numel(), size());
     nccl_check(ncclAllGather(in.data, out.data, in.numel(), type(in.dtype), comm_, stream_), "ncclAllGather");
     finish("all_gather");
   }
   void broadcast(Tensor t, int root) override {
+    if (t.device == DeviceKind::kCPU) return mpi_->broadcast(t, root);
     begin(t, "broadcast");
     nccl_check(ncclBroadcast(t.data, t.data, t.numel(), type(t.dtype), root, comm_, stream_), "ncclBroadcast");
     finish("broadcast");
   }
   void all_to_all(Tensor out, Tensor in) override {
+    if (in.device == DeviceKind::kCPU) return mpi_->all_to_all(out, in);
     begin(in, "all_to_all");
     PRIMUS_CHECK(in.numel() == out.numel() && in.numel() % size() == 0, "all_to_all sizes");
     int64_t chunk = in.numel() / size();
@@ -71,11 +77,13 @@ class NcclComm final : public Comm {
     finish("all_to_all");
   }
   void send(Tensor t, int peer) override {
+    if (t.device == DeviceKind::kCPU) return mpi_->send(t, peer);
     begin(t, "send");
     nccl_check(ncclSend(t.data, t.numel(), type(t.dtype), peer, comm_, stream_), "ncclSend");
     finish("send");
   }
   void recv(Tensor t, int peer) override {
+    if (t.device == DeviceKind::kCPU) return mpi_->recv(t, peer);
     begin(t, "recv");
     nccl_check(ncclRecv(t.data, t.numel(), type(t.dtype), peer, comm_, stream_), "ncclRecv");
     finish("recv");

@@ -1,0 +1,70 @@
+// Data parallelism over a Comm: gradient averaging in buckets (plain DP) and the ZeRO-1 optimizer
+// step (reduce-scatter gradients, AdamW on this rank's shard with shard-local optimizer state,
+// all-gather parameters). Both run after backward: the models have no per-layer gradient hooks yet,
+// so buckets do not overlap the backward pass.
+// Test hook: PRIMUS_FAIL_AT="<world rank>:<step>" makes that rank throw primus::Error on its
+// <step>-th gradient synchronization (1-based), to exercise failure handling.
+#pragma once
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "backend/backend.h"
+#include "dist/comm.h"
+
+namespace primus::dist {
+
+// Throws primus::Error when PRIMUS_FAIL_AT names this world rank and `step` (see above).
+void inject_fault_if_asked(const Comm& comm, int64_t step);
+
+class DataParallel {
+ public:
+  static constexpr int64_t kDefaultBucketElems = 8 << 20;   // 32 MiB of fp32 per all-reduce
+  explicit DataParallel(Comm& dp, int64_t bucket_elems = kDefaultBucketElems);
+  // grads (P): averaged over the group in place, bucket by bucket from the end of the buffer (the
+  // order in which backward finishes the layers).
+  void all_reduce_grads(Tensor grads);
+  // The mean of a per-rank scalar (the micro-batch losses) over the group.
+  float average(float value);
+
+ private:
+  Comm& dp_;
+  int64_t bucket_elems_;
+  int64_t syncs_ = 0;
+};
+
+// ZeRO-1. The flat buffer (P) is cut into D equal shards of S = floor(P/D) elements (rank r owns
+// [r*S, (r+1)*S)) plus a tail of P - D*S < D elements that every rank updates identically.
+class ZeroOptimizer {
+ public:
+  // segments: weight-decay segments over the whole flat buffer (offsets in [0, P)).
+  ZeroOptimizer(Comm& dp, Backend& backend, int64_t num_params, std::span<const ParamSegment> segments);
+  int64_t shard_begin() const { return shard_begin_; }
+  int64_t shard_size() const { return shard_size_; }
+  int64_t tail_begin() const { return tail_begin_; }
+  // grads (P): the group's average of this rank's shard (and the tail) into the local shard buffer.
+  void reduce_scatter_grads(Tensor grads);
+  // Squared global L2 norm of the averaged gradients (collective), for clipping.
+  float grad_norm_squared();
+  // AdamW on the shard and tail of params (P) (and master (P) fp32 when not empty), with moments
+  // held here; then every rank's shard is all-gathered so params is whole again on every rank.
+  void step(Tensor params, Tensor master, const AdamWArgs& args);
+  // m, v (P) fp32: the full optimizer moments gathered from every shard (collective), for
+  // checkpoints that do not depend on the layout; load_state takes them back.
+  void gather_state(Tensor m, Tensor v);
+  void load_state(Tensor m, Tensor v);
+
+ private:
+  std::vector<ParamSegment> clip_segments(int64_t begin, int64_t size) const;
+
+  Comm& dp_;
+  Backend& backend_;
+  int64_t num_params_, shard_begin_, shard_size_, tail_begin_, tail_size_;
+  std::vector<ParamSegment> segments_, shard_segments_, tail_segments_;
+  Buffer state_mem_;                 // m, v, grads for shard + tail, and the norm scalar
+  Tensor m_, v_, grads_;             // (S + tail) fp32
+  Tensor norm_;                      // (1) fp32
+  int64_t syncs_ = 0;
+};
+
+}  // namespace primus::dist
