@@ -285,6 +285,8 @@ void backward(E* dqkv, const E* dout, const E* qkv, const E* out, const float* l
   PRIMUS_CUDA_CHECK_LAUNCH();
 }
 
+bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
 }  // namespace
 
 bool attention_supports_head_size(int64_t HS) { return HS == 64 || HS == 128; }
@@ -296,6 +298,10 @@ size_t attention_backward_workspace_bytes(int64_t B, int64_t T, int64_t NH) {
 void attention_forward_launch(void* out, float* lse, const void* qkv, DType dt, int64_t B, int64_t T, int64_t NH,
                               int64_t NKV, int64_t HS, cudaStream_t s) {
   if (B * T == 0) return;
+  if (dt == DType::kBF16 && aligned16(out) && aligned16(qkv)) {
+    attention_forward_mma_launch(out, lse, qkv, B, T, NH, NKV, HS, s);
+    return;
+  }
   Dims dm{B, T, NH, NKV, (NH + 2 * NKV) * HS};
   PRIMUS_DISPATCH_FLOAT(dt, E, {
     if (HS == 64) forward<E, 64>(static_cast<E*>(out), lse, static_cast<const E*>(qkv), dm, s);
@@ -309,6 +315,14 @@ void attention_backward_launch(void* dqkv, const void* dout, const void* qkv, co
   if (B * T == 0) return;
   Dims dm{B, T, NH, NKV, (NH + 2 * NKV) * HS};
   float* D = static_cast<float*>(workspace);
+  if (dt == DType::kBF16 && aligned16(dqkv) && aligned16(dout) && aligned16(qkv) && aligned16(out)) {
+    const int64_t rows = B * T * NH;
+    attention_delta_kernel<bf16><<<static_cast<unsigned>((rows + kWarps - 1) / kWarps), kWarps * 32, 0, s>>>(
+        D, static_cast<const bf16*>(dout), static_cast<const bf16*>(out), dm, static_cast<int>(HS));
+    PRIMUS_CUDA_CHECK_LAUNCH();
+    attention_backward_mma_launch(dqkv, dout, qkv, lse, D, B, T, NH, NKV, HS, s);
+    return;
+  }
   PRIMUS_DISPATCH_FLOAT(dt, E, {
     if (HS == 64)
       backward<E, 64>(static_cast<E*>(dqkv), static_cast<const E*>(dout), static_cast<const E*>(qkv),

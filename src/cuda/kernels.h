@@ -67,6 +67,13 @@ void attention_backward_launch(void* dqkv, const void* dout, const void* qkv, co
                                const float* lse, DType dt, int64_t B, int64_t T, int64_t NH,
                                int64_t NKV, int64_t HS, void* workspace, cudaStream_t s);
 
+// Tensor-core variants (attention_mma.cu), bf16 only, 16-byte aligned pointers; the launchers
+// above pick them when they apply. D (B,NH,T) is the backward's rowwise dot(dout, out).
+void attention_forward_mma_launch(void* out, float* lse, const void* qkv, int64_t B, int64_t T, int64_t NH,
+                                  int64_t NKV, int64_t HS, cudaStream_t s);
+void attention_backward_mma_launch(void* dqkv, const void* dout, const void* qkv, const float* lse, const float* D,
+                                   int64_t B, int64_t T, int64_t NH, int64_t NKV, int64_t HS, cudaStream_t s);
+
 // ---- loss and optimizer (loss_optim.cu) ----
 void cross_entropy_forward_launch(float* losses, const void* logits, const int32_t* targets, DType dt,
                                   int64_t N, int64_t Vp, int64_t V, int64_t ignore_index, cudaStream_t s);

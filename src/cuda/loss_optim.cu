@@ -10,19 +10,46 @@ namespace {
 constexpr int kRowBlock = 512;
 constexpr int kSumBlocks = 512;
 
-// Row maximum and sum of exp(x - max) over the first V columns.
-template <typename T>
-__device__ void softmax_stats(const T* x, int64_t V, float* max_out, float* sum_out) {
-  float mx = -INFINITY;
-  for (int64_t c = threadIdx.x; c < V; c += blockDim.x) mx = fmaxf(mx, to_float(x[c]));
-  mx = block_max(mx);
-  float sum = 0.0f;
-  for (int64_t c = threadIdx.x; c < V; c += blockDim.x) sum += expf(to_float(x[c]) - mx);
-  *sum_out = block_sum(sum);
-  *max_out = mx;
+// VEC consecutive elements of x at i as floats (one 16-byte load when VEC * sizeof(T) == 16).
+template <typename T, int VEC>
+__device__ __forceinline__ void load_vec(float* out, const T* x) {
+  if constexpr (VEC * sizeof(T) == 16) {
+    uint4 raw = *reinterpret_cast<const uint4*>(x);
+    const T* e = reinterpret_cast<const T*>(&raw);
+#pragma unroll
+    for (int k = 0; k < VEC; ++k) out[k] = to_float(e[k]);
+  } else {
+#pragma unroll
+    for (int k = 0; k < VEC; ++k) out[k] = to_float(x[k]);
+  }
 }
 
-template <typename T>
+// Row maximum and sum of exp(x - max) over the first V columns, in one pass (an online softmax
+// per thread, then merged over the block).
+template <typename T, int VEC>
+__device__ void softmax_stats(const T* x, int64_t V, float* max_out, float* sum_out) {
+  float m = -INFINITY, sum = 0.0f;
+  for (int64_t c0 = threadIdx.x * (int64_t)VEC; c0 < V; c0 += blockDim.x * (int64_t)VEC) {
+    float v[VEC];
+    load_vec<T, VEC>(v, x + c0);
+    float mc = -INFINITY;
+#pragma unroll
+    for (int k = 0; k < VEC; ++k) {
+      if (c0 + k >= V) v[k] = -INFINITY;
+      mc = fmaxf(mc, v[k]);
+    }
+    const float mn = fmaxf(m, mc);
+    sum *= __expf(m - mn);
+#pragma unroll
+    for (int k = 0; k < VEC; ++k) sum += __expf(v[k] - mn);
+    m = mn;
+  }
+  const float M = block_max(m);
+  *sum_out = block_sum(m == -INFINITY ? 0.0f : sum * __expf(m - M));
+  *max_out = M;
+}
+
+template <typename T, int VEC>
 __global__ void cross_entropy_forward_kernel(float* losses, const T* logits, const int32_t* targets, int64_t Vp,
                                              int64_t V, int64_t ignore_index) {
   const int64_t row = blockIdx.x;
@@ -33,11 +60,11 @@ __global__ void cross_entropy_forward_kernel(float* losses, const T* logits, con
   }
   const T* x = logits + row * Vp;
   float mx, sum;
-  softmax_stats(x, V, &mx, &sum);
+  softmax_stats<T, VEC>(x, V, &mx, &sum);
   if (threadIdx.x == 0) losses[row] = logf(sum) + mx - to_float(x[target]);
 }
 
-template <typename T>
+template <typename T, int VEC>
 __global__ void cross_entropy_backward_kernel(T* dlogits, const T* logits, const int32_t* targets, int64_t Vp,
                                               int64_t V, int64_t ignore_index, float grad_scale) {
   const int64_t row = blockIdx.x;
@@ -49,12 +76,25 @@ __global__ void cross_entropy_backward_kernel(T* dlogits, const T* logits, const
   }
   const T* x = logits + row * Vp;
   float mx, sum;
-  softmax_stats(x, V, &mx, &sum);  // ends with a barrier: every read precedes the first write
-  const float inv = 1.0f / sum;
-  for (int64_t c = threadIdx.x; c < Vp; c += blockDim.x) {
-    float d = 0.0f;
-    if (c < V) d = grad_scale * (expf(to_float(x[c]) - mx) * inv - (c == target ? 1.0f : 0.0f));
-    dx[c] = from_float<T>(d);
+  softmax_stats<T, VEC>(x, V, &mx, &sum);  // ends with a barrier: every read precedes the first write
+  const float inv = grad_scale / sum;
+  for (int64_t c0 = threadIdx.x * (int64_t)VEC; c0 < Vp; c0 += blockDim.x * (int64_t)VEC) {
+    float v[VEC];
+    load_vec<T, VEC>(v, x + c0);
+    T o[VEC];
+#pragma unroll
+    for (int k = 0; k < VEC; ++k) {
+      const int64_t c = c0 + k;
+      float d = 0.0f;
+      if (c < V) d = __expf(v[k] - mx) * inv - (c == target ? grad_scale : 0.0f);
+      o[k] = from_float<T>(d);
+    }
+    if constexpr (VEC * sizeof(T) == 16) {
+      *reinterpret_cast<uint4*>(dx + c0) = *reinterpret_cast<const uint4*>(o);
+    } else {
+#pragma unroll
+      for (int k = 0; k < VEC; ++k) dx[c0 + k] = o[k];
+    }
   }
 }
 
@@ -101,16 +141,30 @@ __global__ void sum_final_kernel(float* out, const float* partial, int n) {
 void cross_entropy_forward_launch(float* losses, const void* logits, const int32_t* targets, DType dt, int64_t N,
                                   int64_t Vp, int64_t V, int64_t ignore_index, cudaStream_t s) {
   if (N == 0) return;
-  PRIMUS_DISPATCH_FLOAT(dt, E, cross_entropy_forward_kernel<E><<<(unsigned)N, kRowBlock, 0, s>>>(
-      losses, static_cast<const E*>(logits), targets, Vp, V, ignore_index));
+  PRIMUS_DISPATCH_FLOAT(dt, E, {
+    constexpr int kVec = 16 / sizeof(E);
+    if (Vp % kVec == 0 && reinterpret_cast<uintptr_t>(logits) % 16 == 0)
+      cross_entropy_forward_kernel<E, kVec><<<(unsigned)N, kRowBlock, 0, s>>>(
+          losses, static_cast<const E*>(logits), targets, Vp, V, ignore_index);
+    else
+      cross_entropy_forward_kernel<E, 1><<<(unsigned)N, kRowBlock, 0, s>>>(
+          losses, static_cast<const E*>(logits), targets, Vp, V, ignore_index);
+  });
   PRIMUS_CUDA_CHECK_LAUNCH();
 }
 
 void cross_entropy_backward_launch(void* dlogits, const void* logits, const int32_t* targets, DType dt, int64_t N,
                                    int64_t Vp, int64_t V, int64_t ignore_index, float grad_scale, cudaStream_t s) {
   if (N == 0) return;
-  PRIMUS_DISPATCH_FLOAT(dt, E, cross_entropy_backward_kernel<E><<<(unsigned)N, kRowBlock, 0, s>>>(
-      static_cast<E*>(dlogits), static_cast<const E*>(logits), targets, Vp, V, ignore_index, grad_scale));
+  PRIMUS_DISPATCH_FLOAT(dt, E, {
+    constexpr int kVec = 16 / sizeof(E);
+    if (Vp % kVec == 0 && reinterpret_cast<uintptr_t>(logits) % 16 == 0 && reinterpret_cast<uintptr_t>(dlogits) % 16 == 0)
+      cross_entropy_backward_kernel<E, kVec><<<(unsigned)N, kRowBlock, 0, s>>>(
+          static_cast<E*>(dlogits), static_cast<const E*>(logits), targets, Vp, V, ignore_index, grad_scale);
+    else
+      cross_entropy_backward_kernel<E, 1><<<(unsigned)N, kRowBlock, 0, s>>>(
+          static_cast<E*>(dlogits), static_cast<const E*>(logits), targets, Vp, V, ignore_index, grad_scale);
+  });
   PRIMUS_CUDA_CHECK_LAUNCH();
 }
 

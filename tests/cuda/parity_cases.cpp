@@ -104,7 +104,8 @@ void rope_and_attention(std::vector<Case>& c, DType dt) {
   }
   struct Dims { const char* name; int64_t B, T, NH, NKV, HS; };
   for (Dims d : {Dims{"attention_gqa_hs64", 2, 37, 4, 2, 64}, Dims{"attention_mha_hs128", 1, 70, 2, 2, 128},
-                 Dims{"attention_mqa_hs64", 2, 33, 3, 1, 64}, Dims{"attention_gqa_hs128_t1", 3, 1, 4, 1, 128}}) {
+                 Dims{"attention_mqa_hs64", 2, 33, 3, 1, 64}, Dims{"attention_gqa_hs128_t1", 3, 1, 4, 1, 128},
+                 Dims{"attention_gqa_hs64_long", 1, 200, 4, 2, 64}, Dims{"attention_gqa_hs128_long", 1, 150, 4, 2, 128}}) {
     const int64_t W = (d.NH + 2 * d.NKV) * d.HS;
     add(c, dt, d.name,
         {out("out", {d.B, d.T, d.NH * d.HS}), stat("lse", {d.B, d.NH, d.T}), in("qkv", {d.B, d.T, W}),
@@ -123,6 +124,13 @@ void loss_and_optimizer(std::vector<Case>& c, DType dt) {
   std::vector<float> logits = randn(N * Vp, 10, 3.0f);
   add(c, dt, "cross_entropy",
       {stat("losses", {N}), in("logits", {N, Vp}, logits), i32in("targets", {N}, targets), out("dlogits", {N, Vp})},
+      [](Backend& be, Ts& t) {
+        be.cross_entropy_forward(t[0], t[1], t[2], 50, -1);
+        be.cross_entropy_backward(t[3], t[1], t[2], 50, -1, 1.0f / 37);
+      });
+  add(c, dt, "cross_entropy_odd_vp",
+      {stat("losses", {N}), in("logits", {N, 53}, randn(N * 53, 14, 3.0f)), i32in("targets", {N}, targets),
+       out("dlogits", {N, 53})},
       [](Backend& be, Ts& t) {
         be.cross_entropy_forward(t[0], t[1], t[2], 50, -1);
         be.cross_entropy_backward(t[3], t[1], t[2], 50, -1, 1.0f / 37);

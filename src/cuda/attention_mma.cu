@@ -1,0 +1,354 @@
+// Flash attention on tensor cores (mma.sync m16n8k16, bf16 in, fp32 accumulate) for bf16 packed
+// qkv, causal, grouped-query, head sizes 64 and 128. Forward: a block owns 64 query rows (16 per
+// warp), streams 64-key tiles of K and V through shared memory with an online softmax in
+// registers (FlashAttention-2). Backward: one kernel owns dq (per 64 query rows, 32-key tiles),
+// one owns dk and dv (per 64 key rows, over the group's query heads, 32-query tiles); both
+// recompute P from the saved log-sum-exp, so the T x T matrix never exists and no atomics run.
+#include "cuda/device_utils.cuh"
+#include "cuda/kernels.h"
+#include "cuda/mma.cuh"
+
+namespace primus::cuda {
+namespace {
+
+constexpr int kThreads = 128;  // 4 warps
+constexpr float kLog2e = 1.4426950408889634f;
+
+struct MmaDims {
+  int64_t B, T, NH, NKV, W;  // W = (NH + 2*NKV) * HS
+};
+
+// rows x HS bf16 from global rows [row0, row0+rows) (row stride W, column offset col) into shared
+// memory (row stride HS+8); rows past T are zero.
+template <int HS>
+__device__ __forceinline__ void load_tile(bf16* s, const bf16* g, int64_t row0, int rows, int64_t T, int64_t W,
+                                          int64_t col) {
+  constexpr int kChunks = HS / 8;  // 16-byte chunks per row
+  for (int idx = threadIdx.x; idx < rows * kChunks; idx += kThreads) {
+    const int r = idx / kChunks, c = (idx % kChunks) * 8;
+    const int64_t t = row0 + r;
+    uint4 v = make_uint4(0, 0, 0, 0);
+    if (t < T) v = *reinterpret_cast<const uint4*>(g + t * W + col + c);
+    *reinterpret_cast<uint4*>(s + r * (HS + 8) + c) = v;
+  }
+}
+
+// A fragments (16 rows x HS) of rows r (g) and r+8 straight from global memory; rows past T are 0.
+template <int HS>
+__device__ __forceinline__ void load_a_rows(uint32_t (*f)[4], const bf16* g, int64_t r0, int64_t T, int64_t W,
+                                            int64_t col, int lane) {
+  const int64_t ra = r0 + lane / 4, rb = ra + 8;
+  const int t2 = (lane % 4) * 2;
+#pragma unroll
+  for (int kk = 0; kk < HS / 16; ++kk) {
+    const int64_t c = col + kk * 16 + t2;
+    f[kk][0] = ra < T ? load_u32(g + ra * W + c) : 0u;
+    f[kk][1] = rb < T ? load_u32(g + rb * W + c) : 0u;
+    f[kk][2] = ra < T ? load_u32(g + ra * W + c + 8) : 0u;
+    f[kk][3] = rb < T ? load_u32(g + rb * W + c + 8) : 0u;
+  }
+}
+
+// A fragment of 16 rows starting at row r0 of a shared tile (row stride HS+8), k-step kk.
+template <int HS>
+__device__ __forceinline__ void load_a_smem(uint32_t* a, const bf16* s, int r0, int kk, int lane) {
+  const bf16* p = s + (r0 + lane / 4) * (HS + 8) + kk * 16 + (lane % 4) * 2;
+  a[0] = load_u32(p);
+  a[1] = load_u32(p + 8 * (HS + 8));
+  a[2] = load_u32(p + 8);
+  a[3] = load_u32(p + 8 * (HS + 8) + 8);
+}
+
+// acc (16 x 8*NT) += A (16 x HS, fragments a) * rows [n0, n0+8*NT) of the shared tile s
+// (row-major (n, HS), i.e. B = s^T).
+template <int HS, int NT>
+__device__ __forceinline__ void mma_a_bt(float (*acc)[4], const uint32_t (*a)[4], const bf16* s, int lane) {
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) {
+#pragma unroll
+    for (int kk = 0; kk < HS / 16; ++kk) {
+      const bf16* p = s + (nt * 8 + lane / 4) * (HS + 8) + kk * 16 + (lane % 4) * 2;
+      mma_bf16_16816(acc[nt], a[kk], load_u32(p), load_u32(p + 8));
+    }
+  }
+}
+
+// acc (16 x HS) += P (16 x 16*KT, as C fragments p of 2*KT n-tiles) * s (rows = k, (16*KT, HS)).
+template <int HS, int KT>
+__device__ __forceinline__ void mma_p_v(float (*acc)[4], const float (*p)[4], const bf16* s, int lane) {
+#pragma unroll
+  for (int kk = 0; kk < KT; ++kk) {
+    uint32_t a[4] = {pack_bf16(p[2 * kk][0], p[2 * kk][1]), pack_bf16(p[2 * kk][2], p[2 * kk][3]),
+                     pack_bf16(p[2 * kk + 1][0], p[2 * kk + 1][1]), pack_bf16(p[2 * kk + 1][2], p[2 * kk + 1][3])};
+#pragma unroll
+    for (int np = 0; np < HS / 16; ++np) {
+      uint32_t b[4];
+      load_b_trans(b, s, HS + 8, kk * 16, np * 16, lane);
+      mma_bf16_16816(acc[2 * np], a, b[0], b[1]);
+      mma_bf16_16816(acc[2 * np + 1], a, b[2], b[3]);
+    }
+  }
+}
+
+template <int HS>
+__global__ void __launch_bounds__(kThreads)
+attention_forward_mma_kernel(bf16* out, float* lse, const bf16* qkv, MmaDims dm) {
+  constexpr int kBr = 64, kBc = 64, LD = HS + 8;
+  __shared__ alignas(16) bf16 Ks[kBc * LD];
+  __shared__ alignas(16) bf16 Vs[kBc * LD];
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, t2 = (lane % 4) * 2;
+  const int64_t b = blockIdx.z, h = blockIdx.y, q0 = (gridDim.x - 1 - blockIdx.x) * (int64_t)kBr;  // heavy first
+  const int64_t g = h / (dm.NH / dm.NKV);
+  const bf16* base = qkv + b * dm.T * dm.W;
+  const int64_t ra = q0 + warp * 16 + lane / 4, rb = ra + 8;
+  uint32_t qf[HS / 16][4];
+  load_a_rows<HS>(qf, base, q0 + warp * 16, dm.T, dm.W, h * HS, lane);
+  float o[HS / 8][4] = {};
+  float ma = -INFINITY, mb = -INFINITY, la = 0.0f, lb = 0.0f;
+  const float sl2 = rsqrtf(static_cast<float>(HS)) * kLog2e;
+  const int64_t kv_end = min(dm.T, q0 + kBr);
+  for (int64_t k0 = 0; k0 < kv_end; k0 += kBc) {
+    __syncthreads();
+    load_tile<HS>(Ks, base, k0, kBc, dm.T, dm.W, (dm.NH + g) * HS);
+    load_tile<HS>(Vs, base, k0, kBc, dm.T, dm.W, (dm.NH + dm.NKV + g) * HS);
+    __syncthreads();
+    float s[kBc / 8][4] = {};
+    mma_a_bt<HS, kBc / 8>(s, qf, Ks, lane);
+    float mxa = -INFINITY, mxb = -INFINITY;
+#pragma unroll
+    for (int nt = 0; nt < kBc / 8; ++nt) {
+      const int64_t col = k0 + nt * 8 + t2;
+      s[nt][0] = col > ra ? -INFINITY : s[nt][0] * sl2;
+      s[nt][1] = col + 1 > ra ? -INFINITY : s[nt][1] * sl2;
+      s[nt][2] = col > rb ? -INFINITY : s[nt][2] * sl2;
+      s[nt][3] = col + 1 > rb ? -INFINITY : s[nt][3] * sl2;
+      mxa = fmaxf(mxa, fmaxf(s[nt][0], s[nt][1]));
+      mxb = fmaxf(mxb, fmaxf(s[nt][2], s[nt][3]));
+    }
+#pragma unroll
+    for (int o2 = 1; o2 < 4; o2 <<= 1) {
+      mxa = fmaxf(mxa, __shfl_xor_sync(0xffffffffu, mxa, o2));
+      mxb = fmaxf(mxb, __shfl_xor_sync(0xffffffffu, mxb, o2));
+    }
+    const float na = fmaxf(ma, mxa), nb = fmaxf(mb, mxb);
+    const float ca = exp2f(ma - na), cb = exp2f(mb - nb);
+    ma = na;
+    mb = nb;
+    float suma = 0.0f, sumb = 0.0f;
+#pragma unroll
+    for (int nt = 0; nt < kBc / 8; ++nt) {
+      s[nt][0] = exp2f(s[nt][0] - na);
+      s[nt][1] = exp2f(s[nt][1] - na);
+      s[nt][2] = exp2f(s[nt][2] - nb);
+      s[nt][3] = exp2f(s[nt][3] - nb);
+      suma += s[nt][0] + s[nt][1];
+      sumb += s[nt][2] + s[nt][3];
+    }
+    la = la * ca + suma;  // per-lane partial; the 4 lanes of a row are summed at the end
+    lb = lb * cb + sumb;
+#pragma unroll
+    for (int nt = 0; nt < HS / 8; ++nt) {
+      o[nt][0] *= ca;
+      o[nt][1] *= ca;
+      o[nt][2] *= cb;
+      o[nt][3] *= cb;
+    }
+    mma_p_v<HS, kBc / 16>(o, s, Vs, lane);
+  }
+#pragma unroll
+  for (int o2 = 1; o2 < 4; o2 <<= 1) {
+    la += __shfl_xor_sync(0xffffffffu, la, o2);
+    lb += __shfl_xor_sync(0xffffffffu, lb, o2);
+  }
+  const float ia = 1.0f / la, ib = 1.0f / lb;
+#pragma unroll
+  for (int nt = 0; nt < HS / 8; ++nt) {
+    const int64_t c = h * HS + nt * 8 + t2;
+    if (ra < dm.T)
+      *reinterpret_cast<uint32_t*>(out + (b * dm.T + ra) * dm.NH * HS + c) = pack_bf16(o[nt][0] * ia, o[nt][1] * ia);
+    if (rb < dm.T)
+      *reinterpret_cast<uint32_t*>(out + (b * dm.T + rb) * dm.NH * HS + c) = pack_bf16(o[nt][2] * ib, o[nt][3] * ib);
+  }
+  if (lane % 4 == 0) {
+    if (ra < dm.T) lse[(b * dm.NH + h) * dm.T + ra] = (ma + log2f(la)) / kLog2e;
+    if (rb < dm.T) lse[(b * dm.NH + h) * dm.T + rb] = (mb + log2f(lb)) / kLog2e;
+  }
+}
+
+// dst (bf16 pair at p) += (x, y).
+__device__ __forceinline__ void add_pair(bf16* p, float x, float y) {
+  const float2 cur = unpack_bf16(load_u32(p));
+  *reinterpret_cast<uint32_t*>(p) = pack_bf16(cur.x + x, cur.y + y);
+}
+
+template <int HS>
+__global__ void __launch_bounds__(kThreads)
+attention_backward_dq_mma_kernel(bf16* dqkv, const bf16* dout, const bf16* qkv, const float* lse, const float* D,
+                                 MmaDims dm) {
+  constexpr int kBr = 64, kBc = 32, LD = HS + 8;
+  __shared__ alignas(16) bf16 Ks[kBc * LD];
+  __shared__ alignas(16) bf16 Vs[kBc * LD];
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, t2 = (lane % 4) * 2;
+  const int64_t b = blockIdx.z, h = blockIdx.y, q0 = (gridDim.x - 1 - blockIdx.x) * (int64_t)kBr;
+  const int64_t g = h / (dm.NH / dm.NKV);
+  const bf16* base = qkv + b * dm.T * dm.W;
+  const int64_t ra = q0 + warp * 16 + lane / 4, rb = ra + 8;
+  uint32_t qf[HS / 16][4], df[HS / 16][4];
+  load_a_rows<HS>(qf, base, q0 + warp * 16, dm.T, dm.W, h * HS, lane);
+  load_a_rows<HS>(df, dout + b * dm.T * dm.NH * HS, q0 + warp * 16, dm.T, dm.NH * HS, h * HS, lane);
+  const float* lse_h = lse + (b * dm.NH + h) * dm.T;
+  const float* D_h = D + (b * dm.NH + h) * dm.T;
+  const float lsea = ra < dm.T ? lse_h[ra] * kLog2e : 0.0f, lseb = rb < dm.T ? lse_h[rb] * kLog2e : 0.0f;
+  const float Da = ra < dm.T ? D_h[ra] : 0.0f, Db = rb < dm.T ? D_h[rb] : 0.0f;
+  const float scale = rsqrtf(static_cast<float>(HS)), sl2 = scale * kLog2e;
+  float dq[HS / 8][4] = {};
+  const int64_t kv_end = min(dm.T, q0 + kBr);
+  for (int64_t k0 = 0; k0 < kv_end; k0 += kBc) {
+    __syncthreads();
+    load_tile<HS>(Ks, base, k0, kBc, dm.T, dm.W, (dm.NH + g) * HS);
+    load_tile<HS>(Vs, base, k0, kBc, dm.T, dm.W, (dm.NH + dm.NKV + g) * HS);
+    __syncthreads();
+    float s[kBc / 8][4] = {}, dp[kBc / 8][4] = {};
+    mma_a_bt<HS, kBc / 8>(s, qf, Ks, lane);
+    mma_a_bt<HS, kBc / 8>(dp, df, Vs, lane);
+#pragma unroll
+    for (int nt = 0; nt < kBc / 8; ++nt) {
+      const int64_t col = k0 + nt * 8 + t2;
+      s[nt][0] = col <= ra ? exp2f(s[nt][0] * sl2 - lsea) * (dp[nt][0] - Da) : 0.0f;
+      s[nt][1] = col + 1 <= ra ? exp2f(s[nt][1] * sl2 - lsea) * (dp[nt][1] - Da) : 0.0f;
+      s[nt][2] = col <= rb ? exp2f(s[nt][2] * sl2 - lseb) * (dp[nt][2] - Db) : 0.0f;
+      s[nt][3] = col + 1 <= rb ? exp2f(s[nt][3] * sl2 - lseb) * (dp[nt][3] - Db) : 0.0f;
+    }
+    mma_p_v<HS, kBc / 16>(dq, s, Ks, lane);  // dq += dS K
+  }
+#pragma unroll
+  for (int nt = 0; nt < HS / 8; ++nt) {
+    const int64_t c = h * HS + nt * 8 + t2;
+    if (ra < dm.T) add_pair(dqkv + (b * dm.T + ra) * dm.W + c, dq[nt][0] * scale, dq[nt][1] * scale);
+    if (rb < dm.T) add_pair(dqkv + (b * dm.T + rb) * dm.W + c, dq[nt][2] * scale, dq[nt][3] * scale);
+  }
+}
+
+template <int HS>
+__global__ void __launch_bounds__(kThreads)
+attention_backward_dkv_mma_kernel(bf16* dqkv, const bf16* dout, const bf16* qkv, const float* lse, const float* D,
+                                  MmaDims dm) {
+  constexpr int kBk = 64, kBq = 32, LD = HS + 8;
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  bf16* Ks = reinterpret_cast<bf16*>(smem_raw);  // (kBk, LD)
+  bf16* Vs = Ks + kBk * LD;                       // (kBk, LD)
+  bf16* Qs = Vs + kBk * LD;                       // (kBq, LD)
+  bf16* dOs = Qs + kBq * LD;                      // (kBq, LD)
+  float* lse_s = reinterpret_cast<float*>(dOs + kBq * LD);  // (kBq), log2 domain
+  float* D_s = lse_s + kBq;                                  // (kBq)
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, t2 = (lane % 4) * 2;
+  const int64_t b = blockIdx.z, g = blockIdx.y, j0 = (gridDim.x - 1 - blockIdx.x) * (int64_t)kBk;
+  const int64_t group = dm.NH / dm.NKV;
+  const bf16* base = qkv + b * dm.T * dm.W;
+  const bf16* dout_b = dout + b * dm.T * dm.NH * HS;
+  const int64_t ka = j0 + warp * 16 + lane / 4, kb = ka + 8;  // this lane's key rows
+  const float scale = rsqrtf(static_cast<float>(HS)), sl2 = scale * kLog2e;
+  load_tile<HS>(Ks, base, j0, kBk, dm.T, dm.W, (dm.NH + g) * HS);
+  load_tile<HS>(Vs, base, j0, kBk, dm.T, dm.W, (dm.NH + dm.NKV + g) * HS);
+  float dk[HS / 8][4] = {}, dv[HS / 8][4] = {};
+  for (int64_t h = g * group; h < (g + 1) * group; ++h) {
+    const float* lse_h = lse + (b * dm.NH + h) * dm.T;
+    const float* D_h = D + (b * dm.NH + h) * dm.T;
+    for (int64_t i0 = j0; i0 < dm.T; i0 += kBq) {
+      __syncthreads();
+      load_tile<HS>(Qs, base, i0, kBq, dm.T, dm.W, h * HS);
+      load_tile<HS>(dOs, dout_b, i0, kBq, dm.T, dm.NH * HS, h * HS);
+      if (threadIdx.x < kBq) {
+        const int64_t i = i0 + threadIdx.x;
+        lse_s[threadIdx.x] = i < dm.T ? lse_h[i] * kLog2e : 0.0f;
+        D_s[threadIdx.x] = i < dm.T ? D_h[i] : 0.0f;
+      }
+      __syncthreads();
+      float st[kBq / 8][4] = {}, dpt[kBq / 8][4] = {};
+#pragma unroll
+      for (int kk = 0; kk < HS / 16; ++kk) {
+        uint32_t a[4];
+        load_a_smem<HS>(a, Ks, warp * 16, kk, lane);
+#pragma unroll
+        for (int nt = 0; nt < kBq / 8; ++nt) {
+          const bf16* p = Qs + (nt * 8 + lane / 4) * LD + kk * 16 + t2;
+          mma_bf16_16816(st[nt], a, load_u32(p), load_u32(p + 8));
+        }
+        load_a_smem<HS>(a, Vs, warp * 16, kk, lane);
+#pragma unroll
+        for (int nt = 0; nt < kBq / 8; ++nt) {
+          const bf16* p = dOs + (nt * 8 + lane / 4) * LD + kk * 16 + t2;
+          mma_bf16_16816(dpt[nt], a, load_u32(p), load_u32(p + 8));
+        }
+      }
+#pragma unroll
+      for (int nt = 0; nt < kBq / 8; ++nt) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int ci = nt * 8 + t2 + (e & 1);
+          const int64_t i = i0 + ci, key = e < 2 ? ka : kb;
+          const float p = (i >= key && i < dm.T) ? exp2f(st[nt][e] * sl2 - lse_s[ci]) : 0.0f;
+          st[nt][e] = p;
+          dpt[nt][e] = p * (dpt[nt][e] - D_s[ci]);
+        }
+      }
+      mma_p_v<HS, kBq / 16>(dv, st, dOs, lane);   // dv += P^T dO
+      mma_p_v<HS, kBq / 16>(dk, dpt, Qs, lane);   // dk += dS^T Q
+    }
+  }
+#pragma unroll
+  for (int nt = 0; nt < HS / 8; ++nt) {
+    const int64_t ck = (dm.NH + g) * HS + nt * 8 + t2, cv = (dm.NH + dm.NKV + g) * HS + nt * 8 + t2;
+    if (ka < dm.T) {
+      add_pair(dqkv + (b * dm.T + ka) * dm.W + ck, dk[nt][0] * scale, dk[nt][1] * scale);
+      add_pair(dqkv + (b * dm.T + ka) * dm.W + cv, dv[nt][0], dv[nt][1]);
+    }
+    if (kb < dm.T) {
+      add_pair(dqkv + (b * dm.T + kb) * dm.W + ck, dk[nt][2] * scale, dk[nt][3] * scale);
+      add_pair(dqkv + (b * dm.T + kb) * dm.W + cv, dv[nt][2], dv[nt][3]);
+    }
+  }
+}
+
+template <int HS>
+void forward(bf16* out, float* lse, const bf16* qkv, MmaDims dm, cudaStream_t s) {
+  dim3 grid(static_cast<unsigned>((dm.T + 63) / 64), static_cast<unsigned>(dm.NH), static_cast<unsigned>(dm.B));
+  attention_forward_mma_kernel<HS><<<grid, kThreads, 0, s>>>(out, lse, qkv, dm);
+  PRIMUS_CUDA_CHECK_LAUNCH();
+}
+
+template <int HS>
+void backward(bf16* dqkv, const bf16* dout, const bf16* qkv, const float* lse, const float* D, MmaDims dm,
+              cudaStream_t s) {
+  const unsigned tiles = static_cast<unsigned>((dm.T + 63) / 64);
+  attention_backward_dq_mma_kernel<HS><<<dim3(tiles, (unsigned)dm.NH, (unsigned)dm.B), kThreads, 0, s>>>(
+      dqkv, dout, qkv, lse, D, dm);
+  PRIMUS_CUDA_CHECK_LAUNCH();
+  const size_t smem = (2 * 64 + 2 * 32) * (HS + 8) * sizeof(bf16) + 2 * 32 * sizeof(float);
+  PRIMUS_CUDA_CHECK(cudaFuncSetAttribute(attention_backward_dkv_mma_kernel<HS>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+  attention_backward_dkv_mma_kernel<HS><<<dim3(tiles, (unsigned)dm.NKV, (unsigned)dm.B), kThreads, smem, s>>>(
+      dqkv, dout, qkv, lse, D, dm);
+  PRIMUS_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace
+
+void attention_forward_mma_launch(void* out, float* lse, const void* qkv, int64_t B, int64_t T, int64_t NH,
+                                  int64_t NKV, int64_t HS, cudaStream_t s) {
+  MmaDims dm{B, T, NH, NKV, (NH + 2 * NKV) * HS};
+  if (HS == 64) forward<64>(static_cast<bf16*>(out), lse, static_cast<const bf16*>(qkv), dm, s);
+  else forward<128>(static_cast<bf16*>(out), lse, static_cast<const bf16*>(qkv), dm, s);
+}
+
+void attention_backward_mma_launch(void* dqkv, const void* dout, const void* qkv, const float* lse, const float* D,
+                                   int64_t B, int64_t T, int64_t NH, int64_t NKV, int64_t HS, cudaStream_t s) {
+  MmaDims dm{B, T, NH, NKV, (NH + 2 * NKV) * HS};
+  if (HS == 64)
+    backward<64>(static_cast<bf16*>(dqkv), static_cast<const bf16*>(dout), static_cast<const bf16*>(qkv), lse, D, dm, s);
+  else
+    backward<128>(static_cast<bf16*>(dqkv), static_cast<const bf16*>(dout), static_cast<const bf16*>(qkv), lse, D, dm,
+                  s);
+}
+
+}  // namespace primus::cuda
