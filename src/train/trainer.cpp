@@ -1,0 +1,236 @@
+// The training loop (see trainer.h).
+#include "train/trainer.h"
+
+#include <cmath>
+#include <csignal>
+#include <limits>
+#include <map>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "core/timer.h"
+#include "train/hf_weights.h"
+#include "train/metrics.h"
+#include "train/signals.h"
+
+namespace primus::train {
+
+struct Trainer::Outputs {
+  MetricsWriter metrics;
+  ProgressBar progress;
+  double peak_tflops = 0;
+  Outputs(const std::string& metrics_path, const std::string& progress_mode, int64_t steps)
+      : metrics(metrics_path), progress(progress_mode, steps) {}
+  Outputs(const std::string& progress_mode, int64_t steps) : progress(progress_mode, steps) {}
+};
+
+namespace {
+
+bool finite(double x) { return std::isfinite(x); }
+
+int64_t accumulation_steps(const config::TrainConfig& t, int dp_size) {
+  const int64_t per_step = t.micro_batch_size * dp_size;
+  if (per_step <= 0 || t.global_batch_size % per_step != 0)
+    throw usage_error(fmt::format("train.global_batch_size {} is not a multiple of micro_batch_size {} x "
+                                  "data-parallel size {}", t.global_batch_size, t.micro_batch_size, dp_size),
+                      "make global_batch_size = micro_batch_size x data-parallel size x accumulation steps");
+  return t.global_batch_size / per_step;
+}
+
+}  // namespace
+
+Trainer::Trainer(const config::ExperimentConfig& cfg, models::Model& model, data::TokenLoader& train,
+                 data::TokenLoader* valid, TrainerOptions options)
+    : cfg_(cfg),
+      model_(model),
+      train_(train),
+      valid_(valid),
+      opts_(std::move(options)),
+      optimizer_(cfg.optim, model.backend(), model.params(), model.num_params()),
+      schedule_(cfg.schedule, cfg.optim.lr, cfg.train.steps),
+      rng_(cfg.train.seed),
+      accum_(accumulation_steps(cfg.train, opts_.dp_size)) {
+  PRIMUS_CHECK(opts_.dp_size == 1 || opts_.grad_sync != nullptr, "dp_size {} without a GradSync", opts_.dp_size);
+  const auto BT = static_cast<size_t>(model.batch_size() * model.seq_len());
+  inputs_.resize(BT);
+  targets_.resize(BT);
+  const bool writer = opts_.dp_rank == 0;
+  if (writer && !opts_.metrics_path.empty())
+    out_ = std::make_unique<Outputs>(opts_.metrics_path, cfg.logging.progress, cfg.train.steps);
+  else
+    out_ = std::make_unique<Outputs>(writer ? cfg.logging.progress : "off", cfg.train.steps);
+  const DType compute = cfg.precision.compute == "bf16" ? DType::kBF16 : DType::kF32;
+  out_->peak_tflops = peak_tflops(device_product_name(model.backend().name()), compute,
+                                  static_cast<int>(cfg.backend.threads));
+}
+
+Trainer::~Trainer() = default;
+
+void Trainer::init_from(const std::string& dir) {
+  load_hf_weights(dir, model_);
+  log_info("initialized weights from {}", dir);
+}
+
+void Trainer::resume(const std::string& checkpoint_dir) {
+  state_ = load_checkpoint(checkpoint_dir, model_, optimizer_);
+  train_.restore(state_.train_loader);
+  rng_.set_state(state_.rng_state);
+  log_info("resumed from {} at step {}", checkpoint_dir, state_.step);
+}
+
+double Trainer::train_step(double lr, bool* skipped, double* grad_norm) {
+  model_.zero_grads();
+  double loss = 0;
+  const auto scale = static_cast<float>(1.0 / static_cast<double>(accum_));
+  for (int64_t micro = 0; micro < accum_; ++micro) {
+    train_.next(inputs_.data(), targets_.data());
+    loss += model_.forward(inputs_.data(), targets_.data(), cfg_.data.ignore_index);
+    model_.backward(scale);
+  }
+  loss /= static_cast<double>(accum_);
+  Tensor grads = model_.grads_buffer();   // (P)
+  if (opts_.after_backward) opts_.after_backward(state_.step, grads);
+  if (opts_.grad_sync) {
+    opts_.grad_sync->average_grads(grads);
+    loss = opts_.grad_sync->average(loss);
+  }
+  *grad_norm = optimizer_.grad_norm(grads);
+  *skipped = !finite(loss) || !finite(*grad_norm);
+  if (!*skipped) optimizer_.step(model_.params_buffer(), grads, lr, *grad_norm);
+  return loss;
+}
+
+TrainResult Trainer::run() {
+  StopSignalScope signals;
+  TrainResult result;
+  const int64_t total = cfg_.train.steps;
+  const auto& log = cfg_.logging;
+  const int64_t tokens_per_step = cfg_.train.global_batch_size * model_.seq_len();
+  if (state_.step >= total) log_info("already at step {} of {}; nothing to train", state_.step, total);
+  bool saved_at_step = false;
+  while (state_.step < total) {
+    const double lr = schedule_.lr(state_.step);
+    Timer timer;
+    bool skipped = false;
+    double norm = 0;
+    const double loss = train_step(lr, &skipped, &norm);
+    model_.backend().synchronize();
+    const double seconds = timer.seconds();
+    ++state_.step;
+    state_.tokens_seen += tokens_per_step;
+    saved_at_step = false;
+    result.losses.push_back(skipped ? std::numeric_limits<double>::quiet_NaN() : loss);
+    if (skipped) {
+      ++nonfinite_in_row_;
+      out_->progress.clear();
+      log_warn("step {}: non-finite {} (loss {}, grad norm {}); update skipped ({} in a row, limit {})",
+               state_.step, finite(loss) ? "gradient" : "loss", loss, norm, nonfinite_in_row_,
+               cfg_.train.max_nonfinite_steps);
+      if (nonfinite_in_row_ >= cfg_.train.max_nonfinite_steps)
+        throw Error(fmt::format("training stopped at step {}: {} non-finite steps in a row", state_.step,
+                                nonfinite_in_row_),
+                    "lower optim.lr, raise lr_warmup_steps or check the data; the last checkpoint is intact");
+    } else {
+      nonfinite_in_row_ = 0;
+    }
+    if (log.every_steps > 0 && (state_.step % log.every_steps == 0 || state_.step == total || skipped))
+      log_step(loss, lr, norm, seconds, skipped);
+    out_->progress.update(state_.step, seconds, fmt::format("loss {:.4f}", loss));
+    if (valid_ && log.eval_every_steps > 0 && (state_.step % log.eval_every_steps == 0 || state_.step == total)) {
+      result.last_valid_loss = evaluate();
+      result.unigram_entropy = unigram_entropy_;
+    }
+    const bool stop = stop_requested();
+    const bool periodic = cfg_.checkpoint.every_steps > 0 && state_.step % cfg_.checkpoint.every_steps == 0;
+    const bool at_end = state_.step == total && cfg_.checkpoint.save_at_end;
+    if (!opts_.checkpoints_dir.empty() && (periodic || at_end || stop)) {
+      result.last_checkpoint = save_checkpoint();
+      saved_at_step = true;
+    }
+    if (stop) {
+      out_->progress.clear();
+      log_warn("stopping on signal {} after step {}{}", stop_signal(), state_.step,
+               saved_at_step ? "; checkpoint " + result.last_checkpoint : std::string());
+      result.stopped_by_signal = true;
+      break;
+    }
+  }
+  out_->progress.finish();
+  result.final_step = state_.step;
+  return result;
+}
+
+void Trainer::log_step(double loss, double lr, double grad_norm, double seconds, bool skipped) {
+  const double tokens = static_cast<double>(cfg_.train.global_batch_size / opts_.dp_size * model_.seq_len());
+  const Throughput tp = throughput(tokens, seconds, model_.flops_per_token(), out_->peak_tflops);
+  const size_t device_mem = model_.backend().peak_memory_bytes();
+  const size_t mem = model_.backend().device() == DeviceKind::kCPU ? process_peak_rss_bytes() : device_mem;
+  if (opts_.dp_rank != 0) return;
+  out_->progress.clear();
+  const std::string mfu = out_->peak_tflops > 0 ? fmt::format("{:.1f}%", 100 * tp.mfu) : std::string("n/a");
+  log_info("step {:>6}/{} | loss {:.4f} | lr {:.3e} | grad norm {:.3f} | {:.0f} tok/s | {:.3g} TFLOP/s | "
+           "MFU {} | mem {} | {:.2f} s/step{}",
+           state_.step, cfg_.train.steps, loss, lr, grad_norm, tp.tokens_per_s, tp.tflops, mfu,
+           format_bytes(static_cast<double>(mem)), seconds, skipped ? " | skipped" : "");
+  out_->progress.redraw();
+  nlohmann::json rec = {{"step", state_.step}, {"loss", finite(loss) ? nlohmann::json(loss) : nlohmann::json()},
+                        {"lr", lr}, {"grad_norm", finite(grad_norm) ? nlohmann::json(grad_norm) : nlohmann::json()},
+                        {"tokens_per_s", tp.tokens_per_s}, {"tflops", tp.tflops}, {"mfu", tp.mfu},
+                        {"step_s", seconds}, {"tokens_seen", state_.tokens_seen}, {"mem_bytes", mem},
+                        {"skipped", skipped}};
+  out_->metrics.write(rec);
+}
+
+double Trainer::evaluate() {
+  if (!valid_) return -1;
+  valid_->rewind();
+  const int64_t n = std::max<int64_t>(1, cfg_.logging.eval_steps);
+  const bool count = unigram_entropy_ < 0;
+  std::map<int32_t, int64_t> counts;
+  int64_t total = 0;
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    valid_->next(inputs_.data(), targets_.data());
+    sum += model_.forward(inputs_.data(), targets_.data(), cfg_.data.ignore_index);
+    if (count)
+      for (int32_t t : targets_)
+        if (t != cfg_.data.ignore_index) ++counts[t], ++total;
+  }
+  double loss = sum / static_cast<double>(n);
+  if (opts_.grad_sync) loss = opts_.grad_sync->average(loss);
+  if (count && total > 0) {
+    // Entropy of the validation targets' own unigram distribution: the loss of a model that knows
+    // token frequencies but no context.
+    double h = 0;
+    for (const auto& [tok, c] : counts) {
+      const double p = static_cast<double>(c) / static_cast<double>(total);
+      h -= p * std::log(p);
+    }
+    unigram_entropy_ = h;
+  }
+  if (opts_.dp_rank == 0) {
+    out_->progress.clear();
+    log_info("step {:>6} | valid loss {:.4f} (unigram entropy {:.4f})", state_.step, loss, unigram_entropy_);
+    out_->progress.redraw();
+    out_->metrics.write({{"step", state_.step}, {"valid_loss", loss}, {"unigram_entropy", unigram_entropy_}});
+  }
+  return loss;
+}
+
+std::string Trainer::save_checkpoint() {
+  if (opts_.dp_rank != 0 || opts_.checkpoints_dir.empty()) return {};
+  state_.rng_state = rng_.state();
+  state_.train_loader = train_.state();
+  state_.extra = {{"exp_name", cfg_.exp_name}, {"lr", schedule_.lr(std::max<int64_t>(0, state_.step - 1))}};
+  CheckpointSaveOptions so;
+  so.keep_last = cfg_.checkpoint.keep_last;
+  so.tokenizer_path = cfg_.data.tokenizer;
+  so.before_publish = opts_.before_publish;
+  out_->progress.clear();
+  const std::string dir = train::save_checkpoint(opts_.checkpoints_dir, model_, optimizer_, state_, so);
+  log_info("saved checkpoint {}", dir);
+  out_->progress.redraw();
+  return dir;
+}
+
+}  // namespace primus::train
