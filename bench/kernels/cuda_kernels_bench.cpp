@@ -51,6 +51,9 @@ void bench_matmul(Backend& be, int64_t N, int64_t C, int64_t OC) {
   char name[96];
   std::snprintf(name, sizeof name, "matmul_forward N=%ld C=%ld OC=%ld", (long)N, (long)C, (long)OC);
   report(name, time_ms(be, [&] { be.matmul_forward(out, inp, w, bias); }), 2.0 * N * C * OC);
+  std::snprintf(name, sizeof name, "matmul_gelu_forward N=%ld C=%ld OC=%ld", (long)N, (long)C, (long)OC);
+  Tensor pre = a.make(bf, {N, OC});
+  report(name, time_ms(be, [&] { be.matmul_gelu_forward(out, pre, inp, w, bias); }), 2.0 * N * C * OC);
   std::snprintf(name, sizeof name, "matmul_backward N=%ld C=%ld OC=%ld", (long)N, (long)C, (long)OC);
   report(name, time_ms(be, [&] { be.matmul_backward(dinp, dw, db, out, inp, w); }), 4.0 * N * C * OC);
 }

@@ -28,6 +28,8 @@ def matmul(N, C, OC):
     w = torch.randn(OC, C, device="cuda", dtype=torch.bfloat16, requires_grad=True)
     b = torch.randn(OC, device="cuda", dtype=torch.bfloat16, requires_grad=True)
     report(f"torch linear forward N={N} C={C} OC={OC}", time_ms(lambda: F.linear(x, w, b)), 2.0 * N * C * OC)
+    report(f"torch linear+gelu forward N={N} C={C} OC={OC}",
+           time_ms(lambda: F.gelu(F.linear(x, w, b), approximate="tanh")), 2.0 * N * C * OC)
     y = F.linear(x, w, b)
     g = torch.randn_like(y)
     report(f"torch linear backward N={N} C={C} OC={OC}",

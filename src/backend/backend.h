@@ -73,6 +73,12 @@ class Backend {
   // dinp (N,C), dweight (OC,C), dbias (OC) accumulate; any of them may be empty (not needed).
   virtual void matmul_backward(Tensor dinp, Tensor dweight, Tensor dbias, Tensor dout, Tensor inp,
                                Tensor weight) = 0;
+  // Linear + GELU (tanh) in one: pre (N,OC) = inp @ weight^T + bias (kept for gelu_backward) and
+  // out (N,OC) = gelu(pre). Backends may fuse it (CUDA: a cuBLASLt epilogue); the default runs both.
+  virtual void matmul_gelu_forward(Tensor out, Tensor pre, Tensor inp, Tensor weight, Tensor bias) {
+    matmul_forward(pre, inp, weight, bias);
+    gelu_forward(out, pre);
+  }
 
   // Rotary embedding, rotate-half convention (Hugging Face Llama: element i pairs with i+HS/2 in
   // each head, so HF q_proj/k_proj weights load unpermuted), on the q and k parts of packed qkv (B,T,(NH+2*NKV)*HS); v is copied through.

@@ -1,9 +1,9 @@
 // Flash attention on tensor cores (mma.sync m16n8k16, bf16 in, fp32 accumulate) for bf16 packed
-// qkv, causal, grouped-query, head sizes 64 and 128. Forward: a block owns 64 query rows (16 per
-// warp), streams 64-key tiles of K and V through shared memory with an online softmax in
-// registers (FlashAttention-2). Backward: one kernel owns dq (per 64 query rows, 32-key tiles),
-// one owns dk and dv (per 64 key rows, over the group's query heads, 32-query tiles); both
-// recompute P from the saved log-sum-exp, so the T x T matrix never exists and no atomics run.
+// qkv, causal, grouped-query, head sizes 64 and 128. Forward: a block owns 64 or 128 query rows
+// (16 per warp), streams 64-key tiles of K and V through shared memory (cp.async, double-buffered) with
+// an online softmax in registers (FlashAttention-2). Backward: one kernel owns dq (per 64 query
+// rows), one owns dk and dv (per 64 key rows, over the group's query heads); both recompute P
+// from the saved log-sum-exp, so the T x T matrix never exists and no atomics run.
 #include "cuda/device_utils.cuh"
 #include "cuda/kernels.h"
 #include "cuda/mma.cuh"
@@ -18,18 +18,17 @@ struct MmaDims {
   int64_t B, T, NH, NKV, W;  // W = (NH + 2*NKV) * HS
 };
 
-// rows x HS bf16 from global rows [row0, row0+rows) (row stride W, column offset col) into shared
-// memory (row stride HS+8); rows past T are zero.
-template <int HS>
-__device__ __forceinline__ void load_tile(bf16* s, const bf16* g, int64_t row0, int rows, int64_t T, int64_t W,
-                                          int64_t col) {
+// Starts copying rows [row0, row0+rows) x HS bf16 of global memory (row stride W, column offset
+// col) into shared memory (row stride HS+8); rows past T become zero. Completes at the caller's
+// cp_async_wait + __syncthreads.
+template <int HS, int kThreadsLoad>
+__device__ __forceinline__ void load_tile_async(bf16* s, const bf16* g, int64_t row0, int rows, int64_t T, int64_t W,
+                                                int64_t col) {
   constexpr int kChunks = HS / 8;  // 16-byte chunks per row
-  for (int idx = threadIdx.x; idx < rows * kChunks; idx += kThreads) {
+  for (int idx = threadIdx.x; idx < rows * kChunks; idx += kThreadsLoad) {
     const int r = idx / kChunks, c = (idx % kChunks) * 8;
     const int64_t t = row0 + r;
-    uint4 v = make_uint4(0, 0, 0, 0);
-    if (t < T) v = *reinterpret_cast<const uint4*>(g + t * W + col + c);
-    *reinterpret_cast<uint4*>(s + r * (HS + 8) + c) = v;
+    cp_async_16(s + r * (HS + 8) + c, g + (t < T ? t : 0) * W + col + c, t < T);
   }
 }
 
@@ -59,16 +58,18 @@ __device__ __forceinline__ void load_a_smem(uint32_t* a, const bf16* s, int r0, 
   a[3] = load_u32(p + 8 * (HS + 8) + 8);
 }
 
-// acc (16 x 8*NT) += A (16 x HS, fragments a) * rows [n0, n0+8*NT) of the shared tile s
+// acc (16 x 8*NT) += A (16 x HS, fragments a) * rows [0, 8*NT) of the shared tile s
 // (row-major (n, HS), i.e. B = s^T).
 template <int HS, int NT>
 __device__ __forceinline__ void mma_a_bt(float (*acc)[4], const uint32_t (*a)[4], const bf16* s, int lane) {
 #pragma unroll
   for (int nt = 0; nt < NT; ++nt) {
 #pragma unroll
-    for (int kk = 0; kk < HS / 16; ++kk) {
-      const bf16* p = s + (nt * 8 + lane / 4) * (HS + 8) + kk * 16 + (lane % 4) * 2;
-      mma_bf16_16816(acc[nt], a[kk], load_u32(p), load_u32(p + 8));
+    for (int kk = 0; kk < HS / 16; kk += 2) {
+      uint32_t b[4];
+      ldmatrix_x4(b, s + (nt * 8 + lane % 8) * (HS + 8) + kk * 16 + (lane / 8) * 8);
+      mma_bf16_16816(acc[nt], a[kk], b[0], b[1]);
+      mma_bf16_16816(acc[nt], a[kk + 1], b[2], b[3]);
     }
   }
 }
@@ -90,70 +91,97 @@ __device__ __forceinline__ void mma_p_v(float (*acc)[4], const float (*p)[4], co
   }
 }
 
+// Forward warps per block (16 query rows each): 8 for HS 128 (more reuse of each K/V tile), 4 for
+// HS 64 (more blocks per SM; measured faster on H100).
 template <int HS>
-__global__ void __launch_bounds__(kThreads)
+constexpr int fwd_warps() { return HS == 128 ? 8 : 4; }
+constexpr int kFwdKeys = 64;  // keys per tile
+
+template <int HS>
+constexpr size_t forward_smem_bytes() { return 2 * 2 * kFwdKeys * (HS + 8) * sizeof(bf16); }
+
+template <int HS>
+__global__ void __launch_bounds__(32 * fwd_warps<HS>())
 attention_forward_mma_kernel(bf16* out, float* lse, const bf16* qkv, MmaDims dm) {
-  constexpr int kBr = 64, kBc = 64, LD = HS + 8;
-  __shared__ alignas(16) bf16 Ks[kBc * LD];
-  __shared__ alignas(16) bf16 Vs[kBc * LD];
+  constexpr int kBc = kFwdKeys, LD = HS + 8, kNT = 32 * fwd_warps<HS>(), kFwdRows = 16 * fwd_warps<HS>();
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  bf16* Ks = reinterpret_cast<bf16*>(smem_raw);  // 2 stages of (kBc, LD)
+  bf16* Vs = Ks + 2 * kBc * LD;                    // 2 stages of (kBc, LD)
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, t2 = (lane % 4) * 2;
-  const int64_t b = blockIdx.z, h = blockIdx.y, q0 = (gridDim.x - 1 - blockIdx.x) * (int64_t)kBr;  // heavy first
+  const int64_t b = blockIdx.z, h = blockIdx.y, q0 = (gridDim.x - 1 - blockIdx.x) * (int64_t)kFwdRows;  // heavy first
   const int64_t g = h / (dm.NH / dm.NKV);
   const bf16* base = qkv + b * dm.T * dm.W;
-  const int64_t ra = q0 + warp * 16 + lane / 4, rb = ra + 8;
+  const int64_t w0 = q0 + warp * 16, ra = w0 + lane / 4, rb = ra + 8;
+  const int64_t kcol = (dm.NH + g) * HS, vcol = (dm.NH + dm.NKV + g) * HS;
+  const int64_t kv_end = min(dm.T, q0 + kFwdRows);
+  const int tiles = static_cast<int>((kv_end + kBc - 1) / kBc);
+  load_tile_async<HS, kNT>(Ks, base, 0, kBc, dm.T, dm.W, kcol);
+  load_tile_async<HS, kNT>(Vs, base, 0, kBc, dm.T, dm.W, vcol);
+  cp_async_commit();
   uint32_t qf[HS / 16][4];
-  load_a_rows<HS>(qf, base, q0 + warp * 16, dm.T, dm.W, h * HS, lane);
+  load_a_rows<HS>(qf, base, w0, dm.T, dm.W, h * HS, lane);
   float o[HS / 8][4] = {};
   float ma = -INFINITY, mb = -INFINITY, la = 0.0f, lb = 0.0f;
   const float sl2 = rsqrtf(static_cast<float>(HS)) * kLog2e;
-  const int64_t kv_end = min(dm.T, q0 + kBr);
-  for (int64_t k0 = 0; k0 < kv_end; k0 += kBc) {
+  for (int it = 0; it < tiles; ++it) {
+    const int64_t k0 = it * (int64_t)kBc;
+    if (it + 1 < tiles) {
+      const int st = (it + 1) & 1;
+      load_tile_async<HS, kNT>(Ks + st * kBc * LD, base, k0 + kBc, kBc, dm.T, dm.W, kcol);
+      load_tile_async<HS, kNT>(Vs + st * kBc * LD, base, k0 + kBc, kBc, dm.T, dm.W, vcol);
+      cp_async_commit();
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
     __syncthreads();
-    load_tile<HS>(Ks, base, k0, kBc, dm.T, dm.W, (dm.NH + g) * HS);
-    load_tile<HS>(Vs, base, k0, kBc, dm.T, dm.W, (dm.NH + dm.NKV + g) * HS);
-    __syncthreads();
-    float s[kBc / 8][4] = {};
-    mma_a_bt<HS, kBc / 8>(s, qf, Ks, lane);
-    float mxa = -INFINITY, mxb = -INFINITY;
+    const bf16* Kt = Ks + (it & 1) * kBc * LD;
+    const bf16* Vt = Vs + (it & 1) * kBc * LD;
+    if (k0 <= w0 + 15) {  // else every key of the tile is after every row of this warp
+      float s[kBc / 8][4] = {};
+      mma_a_bt<HS, kBc / 8>(s, qf, Kt, lane);
+      float mxa = -INFINITY, mxb = -INFINITY;
 #pragma unroll
-    for (int nt = 0; nt < kBc / 8; ++nt) {
-      const int64_t col = k0 + nt * 8 + t2;
-      s[nt][0] = col > ra ? -INFINITY : s[nt][0] * sl2;
-      s[nt][1] = col + 1 > ra ? -INFINITY : s[nt][1] * sl2;
-      s[nt][2] = col > rb ? -INFINITY : s[nt][2] * sl2;
-      s[nt][3] = col + 1 > rb ? -INFINITY : s[nt][3] * sl2;
-      mxa = fmaxf(mxa, fmaxf(s[nt][0], s[nt][1]));
-      mxb = fmaxf(mxb, fmaxf(s[nt][2], s[nt][3]));
-    }
+      for (int nt = 0; nt < kBc / 8; ++nt) {
+        const int64_t col = k0 + nt * 8 + t2;
+        s[nt][0] = col > ra ? -INFINITY : s[nt][0] * sl2;
+        s[nt][1] = col + 1 > ra ? -INFINITY : s[nt][1] * sl2;
+        s[nt][2] = col > rb ? -INFINITY : s[nt][2] * sl2;
+        s[nt][3] = col + 1 > rb ? -INFINITY : s[nt][3] * sl2;
+        mxa = fmaxf(mxa, fmaxf(s[nt][0], s[nt][1]));
+        mxb = fmaxf(mxb, fmaxf(s[nt][2], s[nt][3]));
+      }
 #pragma unroll
-    for (int o2 = 1; o2 < 4; o2 <<= 1) {
-      mxa = fmaxf(mxa, __shfl_xor_sync(0xffffffffu, mxa, o2));
-      mxb = fmaxf(mxb, __shfl_xor_sync(0xffffffffu, mxb, o2));
-    }
-    const float na = fmaxf(ma, mxa), nb = fmaxf(mb, mxb);
-    const float ca = exp2f(ma - na), cb = exp2f(mb - nb);
-    ma = na;
-    mb = nb;
-    float suma = 0.0f, sumb = 0.0f;
+      for (int o2 = 1; o2 < 4; o2 <<= 1) {
+        mxa = fmaxf(mxa, __shfl_xor_sync(0xffffffffu, mxa, o2));
+        mxb = fmaxf(mxb, __shfl_xor_sync(0xffffffffu, mxb, o2));
+      }
+      const float na = fmaxf(ma, mxa), nb = fmaxf(mb, mxb);
+      const float ca = exp2f(ma - na), cb = exp2f(mb - nb);
+      ma = na;
+      mb = nb;
+      float suma = 0.0f, sumb = 0.0f;
 #pragma unroll
-    for (int nt = 0; nt < kBc / 8; ++nt) {
-      s[nt][0] = exp2f(s[nt][0] - na);
-      s[nt][1] = exp2f(s[nt][1] - na);
-      s[nt][2] = exp2f(s[nt][2] - nb);
-      s[nt][3] = exp2f(s[nt][3] - nb);
-      suma += s[nt][0] + s[nt][1];
-      sumb += s[nt][2] + s[nt][3];
-    }
-    la = la * ca + suma;  // per-lane partial; the 4 lanes of a row are summed at the end
-    lb = lb * cb + sumb;
+      for (int nt = 0; nt < kBc / 8; ++nt) {
+        s[nt][0] = exp2f(s[nt][0] - na);
+        s[nt][1] = exp2f(s[nt][1] - na);
+        s[nt][2] = exp2f(s[nt][2] - nb);
+        s[nt][3] = exp2f(s[nt][3] - nb);
+        suma += s[nt][0] + s[nt][1];
+        sumb += s[nt][2] + s[nt][3];
+      }
+      la = la * ca + suma;  // per-lane partial; the 4 lanes of a row are summed at the end
+      lb = lb * cb + sumb;
 #pragma unroll
-    for (int nt = 0; nt < HS / 8; ++nt) {
-      o[nt][0] *= ca;
-      o[nt][1] *= ca;
-      o[nt][2] *= cb;
-      o[nt][3] *= cb;
+      for (int nt = 0; nt < HS / 8; ++nt) {
+        o[nt][0] *= ca;
+        o[nt][1] *= ca;
+        o[nt][2] *= cb;
+        o[nt][3] *= cb;
+      }
+      mma_p_v<HS, kBc / 16>(o, s, Vt, lane);
     }
-    mma_p_v<HS, kBc / 16>(o, s, Vs, lane);
+    __syncthreads();  // the next iteration's copies overwrite this stage
   }
 #pragma unroll
   for (int o2 = 1; o2 < 4; o2 <<= 1) {
@@ -181,45 +209,73 @@ __device__ __forceinline__ void add_pair(bf16* p, float x, float y) {
   *reinterpret_cast<uint32_t*>(p) = pack_bf16(cur.x + x, cur.y + y);
 }
 
+// Backward tile sizes: keys per step of the dq kernel, queries per step of the dk/dv kernel.
 template <int HS>
-__global__ void __launch_bounds__(kThreads)
+constexpr int bwd_step() { return HS == 64 ? 64 : 32; }
+template <int HS>
+constexpr size_t dq_smem_bytes() { return 2 * 2 * bwd_step<HS>() * (HS + 8) * sizeof(bf16); }
+template <int HS>
+constexpr size_t dkv_smem_bytes() {
+  return (2 * 64 + 2 * 2 * bwd_step<HS>()) * (HS + 8) * sizeof(bf16) + 2 * 2 * bwd_step<HS>() * sizeof(float);
+}
+
+template <int HS>
+__global__ void __launch_bounds__(kThreads, HS == 64 ? 3 : 2)
 attention_backward_dq_mma_kernel(bf16* dqkv, const bf16* dout, const bf16* qkv, const float* lse, const float* D,
                                  MmaDims dm) {
-  constexpr int kBr = 64, kBc = 32, LD = HS + 8;
-  __shared__ alignas(16) bf16 Ks[kBc * LD];
-  __shared__ alignas(16) bf16 Vs[kBc * LD];
+  constexpr int kBr = 64, kBc = bwd_step<HS>(), LD = HS + 8;
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  bf16* Ks = reinterpret_cast<bf16*>(smem_raw);  // 2 stages of (kBc, LD)
+  bf16* Vs = Ks + 2 * kBc * LD;                    // 2 stages of (kBc, LD)
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, t2 = (lane % 4) * 2;
   const int64_t b = blockIdx.z, h = blockIdx.y, q0 = (gridDim.x - 1 - blockIdx.x) * (int64_t)kBr;
   const int64_t g = h / (dm.NH / dm.NKV);
   const bf16* base = qkv + b * dm.T * dm.W;
-  const int64_t ra = q0 + warp * 16 + lane / 4, rb = ra + 8;
+  const int64_t w0 = q0 + warp * 16, ra = w0 + lane / 4, rb = ra + 8;
+  const int64_t kcol = (dm.NH + g) * HS, vcol = (dm.NH + dm.NKV + g) * HS;
+  const int64_t kv_end = min(dm.T, q0 + kBr);
+  const int tiles = static_cast<int>((kv_end + kBc - 1) / kBc);
+  load_tile_async<HS, kThreads>(Ks, base, 0, kBc, dm.T, dm.W, kcol);
+  load_tile_async<HS, kThreads>(Vs, base, 0, kBc, dm.T, dm.W, vcol);
+  cp_async_commit();
   uint32_t qf[HS / 16][4], df[HS / 16][4];
-  load_a_rows<HS>(qf, base, q0 + warp * 16, dm.T, dm.W, h * HS, lane);
-  load_a_rows<HS>(df, dout + b * dm.T * dm.NH * HS, q0 + warp * 16, dm.T, dm.NH * HS, h * HS, lane);
+  load_a_rows<HS>(qf, base, w0, dm.T, dm.W, h * HS, lane);
+  load_a_rows<HS>(df, dout + b * dm.T * dm.NH * HS, w0, dm.T, dm.NH * HS, h * HS, lane);
   const float* lse_h = lse + (b * dm.NH + h) * dm.T;
   const float* D_h = D + (b * dm.NH + h) * dm.T;
   const float lsea = ra < dm.T ? lse_h[ra] * kLog2e : 0.0f, lseb = rb < dm.T ? lse_h[rb] * kLog2e : 0.0f;
   const float Da = ra < dm.T ? D_h[ra] : 0.0f, Db = rb < dm.T ? D_h[rb] : 0.0f;
   const float scale = rsqrtf(static_cast<float>(HS)), sl2 = scale * kLog2e;
   float dq[HS / 8][4] = {};
-  const int64_t kv_end = min(dm.T, q0 + kBr);
-  for (int64_t k0 = 0; k0 < kv_end; k0 += kBc) {
-    __syncthreads();
-    load_tile<HS>(Ks, base, k0, kBc, dm.T, dm.W, (dm.NH + g) * HS);
-    load_tile<HS>(Vs, base, k0, kBc, dm.T, dm.W, (dm.NH + dm.NKV + g) * HS);
-    __syncthreads();
-    float s[kBc / 8][4] = {}, dp[kBc / 8][4] = {};
-    mma_a_bt<HS, kBc / 8>(s, qf, Ks, lane);
-    mma_a_bt<HS, kBc / 8>(dp, df, Vs, lane);
-#pragma unroll
-    for (int nt = 0; nt < kBc / 8; ++nt) {
-      const int64_t col = k0 + nt * 8 + t2;
-      s[nt][0] = col <= ra ? exp2f(s[nt][0] * sl2 - lsea) * (dp[nt][0] - Da) : 0.0f;
-      s[nt][1] = col + 1 <= ra ? exp2f(s[nt][1] * sl2 - lsea) * (dp[nt][1] - Da) : 0.0f;
-      s[nt][2] = col <= rb ? exp2f(s[nt][2] * sl2 - lseb) * (dp[nt][2] - Db) : 0.0f;
-      s[nt][3] = col + 1 <= rb ? exp2f(s[nt][3] * sl2 - lseb) * (dp[nt][3] - Db) : 0.0f;
+  for (int it = 0; it < tiles; ++it) {
+    const int64_t k0 = it * (int64_t)kBc;
+    if (it + 1 < tiles) {
+      const int st = (it + 1) & 1;
+      load_tile_async<HS, kThreads>(Ks + st * kBc * LD, base, k0 + kBc, kBc, dm.T, dm.W, kcol);
+      load_tile_async<HS, kThreads>(Vs + st * kBc * LD, base, k0 + kBc, kBc, dm.T, dm.W, vcol);
+      cp_async_commit();
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
     }
-    mma_p_v<HS, kBc / 16>(dq, s, Ks, lane);  // dq += dS K
+    __syncthreads();
+    const bf16* Kt = Ks + (it & 1) * kBc * LD;
+    const bf16* Vt = Vs + (it & 1) * kBc * LD;
+    if (k0 <= w0 + 15) {
+      float s[kBc / 8][4] = {}, dp[kBc / 8][4] = {};
+      mma_a_bt<HS, kBc / 8>(s, qf, Kt, lane);
+      mma_a_bt<HS, kBc / 8>(dp, df, Vt, lane);
+#pragma unroll
+      for (int nt = 0; nt < kBc / 8; ++nt) {
+        const int64_t col = k0 + nt * 8 + t2;
+        s[nt][0] = col <= ra ? exp2f(s[nt][0] * sl2 - lsea) * (dp[nt][0] - Da) : 0.0f;
+        s[nt][1] = col + 1 <= ra ? exp2f(s[nt][1] * sl2 - lsea) * (dp[nt][1] - Da) : 0.0f;
+        s[nt][2] = col <= rb ? exp2f(s[nt][2] * sl2 - lseb) * (dp[nt][2] - Db) : 0.0f;
+        s[nt][3] = col + 1 <= rb ? exp2f(s[nt][3] * sl2 - lseb) * (dp[nt][3] - Db) : 0.0f;
+      }
+      mma_p_v<HS, kBc / 16>(dq, s, Kt, lane);  // dq += dS K
+    }
+    __syncthreads();
   }
 #pragma unroll
   for (int nt = 0; nt < HS / 8; ++nt) {
@@ -230,17 +286,17 @@ attention_backward_dq_mma_kernel(bf16* dqkv, const bf16* dout, const bf16* qkv, 
 }
 
 template <int HS>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, 2)
 attention_backward_dkv_mma_kernel(bf16* dqkv, const bf16* dout, const bf16* qkv, const float* lse, const float* D,
                                   MmaDims dm) {
-  constexpr int kBk = 64, kBq = 32, LD = HS + 8;
+  constexpr int kBk = 64, kBq = bwd_step<HS>(), LD = HS + 8;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   bf16* Ks = reinterpret_cast<bf16*>(smem_raw);  // (kBk, LD)
   bf16* Vs = Ks + kBk * LD;                       // (kBk, LD)
-  bf16* Qs = Vs + kBk * LD;                       // (kBq, LD)
-  bf16* dOs = Qs + kBq * LD;                      // (kBq, LD)
-  float* lse_s = reinterpret_cast<float*>(dOs + kBq * LD);  // (kBq), log2 domain
-  float* D_s = lse_s + kBq;                                  // (kBq)
+  bf16* Qs = Vs + kBk * LD;                       // 2 stages of (kBq, LD)
+  bf16* dOs = Qs + 2 * kBq * LD;                  // 2 stages of (kBq, LD)
+  float* lse_s = reinterpret_cast<float*>(dOs + 2 * kBq * LD);  // 2 stages of (kBq), log2 domain
+  float* D_s = lse_s + 2 * kBq;                                  // 2 stages of (kBq)
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, t2 = (lane % 4) * 2;
   const int64_t b = blockIdx.z, g = blockIdx.y, j0 = (gridDim.x - 1 - blockIdx.x) * (int64_t)kBk;
   const int64_t group = dm.NH / dm.NKV;
@@ -248,37 +304,60 @@ attention_backward_dkv_mma_kernel(bf16* dqkv, const bf16* dout, const bf16* qkv,
   const bf16* dout_b = dout + b * dm.T * dm.NH * HS;
   const int64_t ka = j0 + warp * 16 + lane / 4, kb = ka + 8;  // this lane's key rows
   const float scale = rsqrtf(static_cast<float>(HS)), sl2 = scale * kLog2e;
-  load_tile<HS>(Ks, base, j0, kBk, dm.T, dm.W, (dm.NH + g) * HS);
-  load_tile<HS>(Vs, base, j0, kBk, dm.T, dm.W, (dm.NH + dm.NKV + g) * HS);
+  load_tile_async<HS, kThreads>(Ks, base, j0, kBk, dm.T, dm.W, (dm.NH + g) * HS);
+  load_tile_async<HS, kThreads>(Vs, base, j0, kBk, dm.T, dm.W, (dm.NH + dm.NKV + g) * HS);
+  // Steps: (query head h, query tile i0) for h in the group, i0 from j0 to T.
+  const int per_head = static_cast<int>((dm.T - j0 + kBq - 1) / kBq);
+  const int steps = per_head * static_cast<int>(group);
+  auto issue = [&](int step, int stage) {
+    const int64_t h = g * group + step / per_head, i0 = j0 + (step % per_head) * (int64_t)kBq;
+    load_tile_async<HS, kThreads>(Qs + stage * kBq * LD, base, i0, kBq, dm.T, dm.W, h * HS);
+    load_tile_async<HS, kThreads>(dOs + stage * kBq * LD, dout_b, i0, kBq, dm.T, dm.NH * HS, h * HS);
+    if (threadIdx.x < kBq) {
+      const int64_t i = i0 + threadIdx.x;
+      lse_s[stage * kBq + threadIdx.x] = i < dm.T ? lse[(b * dm.NH + h) * dm.T + i] * kLog2e : 0.0f;
+      D_s[stage * kBq + threadIdx.x] = i < dm.T ? D[(b * dm.NH + h) * dm.T + i] : 0.0f;
+    }
+    cp_async_commit();
+  };
   float dk[HS / 8][4] = {}, dv[HS / 8][4] = {};
-  for (int64_t h = g * group; h < (g + 1) * group; ++h) {
-    const float* lse_h = lse + (b * dm.NH + h) * dm.T;
-    const float* D_h = D + (b * dm.NH + h) * dm.T;
-    for (int64_t i0 = j0; i0 < dm.T; i0 += kBq) {
-      __syncthreads();
-      load_tile<HS>(Qs, base, i0, kBq, dm.T, dm.W, h * HS);
-      load_tile<HS>(dOs, dout_b, i0, kBq, dm.T, dm.NH * HS, h * HS);
-      if (threadIdx.x < kBq) {
-        const int64_t i = i0 + threadIdx.x;
-        lse_s[threadIdx.x] = i < dm.T ? lse_h[i] * kLog2e : 0.0f;
-        D_s[threadIdx.x] = i < dm.T ? D_h[i] : 0.0f;
-      }
-      __syncthreads();
+  if (steps > 0) issue(0, 0);
+  for (int step = 0; step < steps; ++step) {
+    if (step + 1 < steps) {
+      issue(step + 1, (step + 1) & 1);
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
+    __syncthreads();
+    const int stage = step & 1;
+    const int64_t i0 = j0 + (step % per_head) * (int64_t)kBq;
+    const bf16* Qt = Qs + stage * kBq * LD;
+    const bf16* dOt = dOs + stage * kBq * LD;
+    const float* lse_t = lse_s + stage * kBq;
+    const float* D_t = D_s + stage * kBq;
+    if (i0 + kBq - 1 >= j0 + warp * 16) {  // else every query of the tile is before this warp's keys
       float st[kBq / 8][4] = {}, dpt[kBq / 8][4] = {};
 #pragma unroll
-      for (int kk = 0; kk < HS / 16; ++kk) {
-        uint32_t a[4];
-        load_a_smem<HS>(a, Ks, warp * 16, kk, lane);
+      for (int kk = 0; kk < HS / 16; kk += 2) {
+        uint32_t a0[4], a1[4];
+        load_a_smem<HS>(a0, Ks, warp * 16, kk, lane);
+        load_a_smem<HS>(a1, Ks, warp * 16, kk + 1, lane);
 #pragma unroll
         for (int nt = 0; nt < kBq / 8; ++nt) {
-          const bf16* p = Qs + (nt * 8 + lane / 4) * LD + kk * 16 + t2;
-          mma_bf16_16816(st[nt], a, load_u32(p), load_u32(p + 8));
+          uint32_t bq[4];
+          ldmatrix_x4(bq, Qt + (nt * 8 + lane % 8) * LD + kk * 16 + (lane / 8) * 8);
+          mma_bf16_16816(st[nt], a0, bq[0], bq[1]);
+          mma_bf16_16816(st[nt], a1, bq[2], bq[3]);
         }
-        load_a_smem<HS>(a, Vs, warp * 16, kk, lane);
+        load_a_smem<HS>(a0, Vs, warp * 16, kk, lane);
+        load_a_smem<HS>(a1, Vs, warp * 16, kk + 1, lane);
 #pragma unroll
         for (int nt = 0; nt < kBq / 8; ++nt) {
-          const bf16* p = dOs + (nt * 8 + lane / 4) * LD + kk * 16 + t2;
-          mma_bf16_16816(dpt[nt], a, load_u32(p), load_u32(p + 8));
+          uint32_t bd[4];
+          ldmatrix_x4(bd, dOt + (nt * 8 + lane % 8) * LD + kk * 16 + (lane / 8) * 8);
+          mma_bf16_16816(dpt[nt], a0, bd[0], bd[1]);
+          mma_bf16_16816(dpt[nt], a1, bd[2], bd[3]);
         }
       }
 #pragma unroll
@@ -287,14 +366,15 @@ attention_backward_dkv_mma_kernel(bf16* dqkv, const bf16* dout, const bf16* qkv,
         for (int e = 0; e < 4; ++e) {
           const int ci = nt * 8 + t2 + (e & 1);
           const int64_t i = i0 + ci, key = e < 2 ? ka : kb;
-          const float p = (i >= key && i < dm.T) ? exp2f(st[nt][e] * sl2 - lse_s[ci]) : 0.0f;
+          const float p = (i >= key && i < dm.T) ? exp2f(st[nt][e] * sl2 - lse_t[ci]) : 0.0f;
           st[nt][e] = p;
-          dpt[nt][e] = p * (dpt[nt][e] - D_s[ci]);
+          dpt[nt][e] = p * (dpt[nt][e] - D_t[ci]);
         }
       }
-      mma_p_v<HS, kBq / 16>(dv, st, dOs, lane);   // dv += P^T dO
-      mma_p_v<HS, kBq / 16>(dk, dpt, Qs, lane);   // dk += dS^T Q
+      mma_p_v<HS, kBq / 16>(dv, st, dOt, lane);  // dv += P^T dO
+      mma_p_v<HS, kBq / 16>(dk, dpt, Qt, lane);  // dk += dS^T Q
     }
+    __syncthreads();
   }
 #pragma unroll
   for (int nt = 0; nt < HS / 8; ++nt) {
@@ -310,10 +390,18 @@ attention_backward_dkv_mma_kernel(bf16* dqkv, const bf16* dout, const bf16* qkv,
   }
 }
 
+template <typename K>
+void allow_smem(K kernel, size_t bytes) {
+  PRIMUS_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
+}
+
 template <int HS>
 void forward(bf16* out, float* lse, const bf16* qkv, MmaDims dm, cudaStream_t s) {
-  dim3 grid(static_cast<unsigned>((dm.T + 63) / 64), static_cast<unsigned>(dm.NH), static_cast<unsigned>(dm.B));
-  attention_forward_mma_kernel<HS><<<grid, kThreads, 0, s>>>(out, lse, qkv, dm);
+  constexpr int kRows = 16 * fwd_warps<HS>();
+  dim3 grid(static_cast<unsigned>((dm.T + kRows - 1) / kRows), static_cast<unsigned>(dm.NH),
+            static_cast<unsigned>(dm.B));
+  allow_smem(attention_forward_mma_kernel<HS>, forward_smem_bytes<HS>());
+  attention_forward_mma_kernel<HS><<<grid, 32 * fwd_warps<HS>(), forward_smem_bytes<HS>(), s>>>(out, lse, qkv, dm);
   PRIMUS_CUDA_CHECK_LAUNCH();
 }
 
@@ -321,14 +409,13 @@ template <int HS>
 void backward(bf16* dqkv, const bf16* dout, const bf16* qkv, const float* lse, const float* D, MmaDims dm,
               cudaStream_t s) {
   const unsigned tiles = static_cast<unsigned>((dm.T + 63) / 64);
-  attention_backward_dq_mma_kernel<HS><<<dim3(tiles, (unsigned)dm.NH, (unsigned)dm.B), kThreads, 0, s>>>(
-      dqkv, dout, qkv, lse, D, dm);
+  allow_smem(attention_backward_dq_mma_kernel<HS>, dq_smem_bytes<HS>());
+  attention_backward_dq_mma_kernel<HS><<<dim3(tiles, (unsigned)dm.NH, (unsigned)dm.B), kThreads, dq_smem_bytes<HS>(),
+                                         s>>>(dqkv, dout, qkv, lse, D, dm);
   PRIMUS_CUDA_CHECK_LAUNCH();
-  const size_t smem = (2 * 64 + 2 * 32) * (HS + 8) * sizeof(bf16) + 2 * 32 * sizeof(float);
-  PRIMUS_CUDA_CHECK(cudaFuncSetAttribute(attention_backward_dkv_mma_kernel<HS>,
-                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-  attention_backward_dkv_mma_kernel<HS><<<dim3(tiles, (unsigned)dm.NKV, (unsigned)dm.B), kThreads, smem, s>>>(
-      dqkv, dout, qkv, lse, D, dm);
+  allow_smem(attention_backward_dkv_mma_kernel<HS>, dkv_smem_bytes<HS>());
+  attention_backward_dkv_mma_kernel<HS><<<dim3(tiles, (unsigned)dm.NKV, (unsigned)dm.B), kThreads,
+                                          dkv_smem_bytes<HS>(), s>>>(dqkv, dout, qkv, lse, D, dm);
   PRIMUS_CUDA_CHECK_LAUNCH();
 }
 

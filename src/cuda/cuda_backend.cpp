@@ -170,6 +170,15 @@ class CudaBackend final : public Backend {
     gemm_->run(out.data, weight.data, inp.data, ptr_or_null(bias), inp.dtype, g, 0.0f,
                bias.empty() ? Epilogue::kNone : Epilogue::kBias);
   }
+  void matmul_gelu_forward(Tensor out, Tensor pre, Tensor inp, Tensor weight, Tensor bias) override {
+    const int64_t C = inp.dim(-1), N = inp.numel() / C, OC = weight.dim(0);
+    check_matmul(out, inp, weight, bias, N, C, OC, "matmul_gelu_forward");
+    check_same(pre, out, "matmul_gelu_forward pre");
+    GemmShape g{.trans_a = true, .trans_b = false, .m = OC, .n = N, .k = C, .lda = C, .ldb = C, .ldd = OC};
+    if (!gemm_->try_run(out.data, weight.data, inp.data, ptr_or_null(bias), inp.dtype, g, 0.0f, Epilogue::kGeluAux,
+                        pre.data))
+      Backend::matmul_gelu_forward(out, pre, inp, weight, bias);  // no fused algorithm for this shape
+  }
   void matmul_backward(Tensor dinp, Tensor dweight, Tensor dbias, Tensor dout, Tensor inp, Tensor weight) override {
     const int64_t C = inp.dim(-1), N = inp.numel() / C, OC = weight.dim(0);
     check_matmul(dout, inp, weight, dbias, N, C, OC, "matmul_backward");

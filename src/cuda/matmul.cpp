@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "core/error.h"
 #include "cuda/cuda_check.h"
 
@@ -35,8 +37,15 @@ GemmRunner::~GemmRunner() {
 }
 
 void GemmRunner::run(void* D, const void* A, const void* B, const void* bias, DType dt, const GemmShape& g,
-                     float beta, Epilogue epilogue) {
-  if (g.m == 0 || g.n == 0) return;
+                     float beta, Epilogue epilogue, void* aux) {
+  if (!try_run(D, A, B, bias, dt, g, beta, epilogue, aux))
+    throw Error(fmt::format("cuBLASLt has no algorithm for a {} GEMM m={} n={} k={}", dtype_name(dt), g.m, g.n, g.k),
+                "use sizes that are multiples of 8 for bf16 GEMMs");
+}
+
+bool GemmRunner::try_run(void* D, const void* A, const void* B, const void* bias, DType dt, const GemmShape& g,
+                         float beta, Epilogue epilogue, void* aux) {
+  if (g.m == 0 || g.n == 0) return true;
   const cudaDataType_t type = dt == DType::kBF16 ? CUDA_R_16BF : CUDA_R_32F;
   cublasLtMatmulDesc_t desc = nullptr;
   PRIMUS_CUBLAS_CHECK(cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
@@ -49,7 +58,7 @@ void GemmRunner::run(void* D, const void* A, const void* B, const void* bias, DT
   PRIMUS_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
   cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_DEFAULT;
   if (epilogue == Epilogue::kBias) epi = CUBLASLT_EPILOGUE_BIAS;
-  if (epilogue == Epilogue::kGeluBias) epi = bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
+  if (epilogue == Epilogue::kGeluAux) epi = bias ? CUBLASLT_EPILOGUE_GELU_AUX_BIAS : CUBLASLT_EPILOGUE_GELU_AUX;
   if (epilogue == Epilogue::kBias && !bias) epi = CUBLASLT_EPILOGUE_DEFAULT;
   PRIMUS_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
   if (bias) {
@@ -58,12 +67,20 @@ void GemmRunner::run(void* D, const void* A, const void* B, const void* bias, DT
     PRIMUS_CUBLAS_CHECK(
         cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type, sizeof(bias_type)));
   }
+  if (epilogue == Epilogue::kGeluAux) {
+    const int64_t ld_aux = g.ldd;
+    PRIMUS_CUBLAS_CHECK(
+        cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &aux, sizeof(aux)));
+    PRIMUS_CUBLAS_CHECK(
+        cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &ld_aux, sizeof(ld_aux)));
+  }
   LayoutGuard la, lb, ld;
   PRIMUS_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&la.layout, type, g.trans_a ? g.k : g.m, g.trans_a ? g.m : g.k, g.lda));
   PRIMUS_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lb.layout, type, g.trans_b ? g.n : g.k, g.trans_b ? g.k : g.n, g.ldb));
   PRIMUS_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&ld.layout, type, g.m, g.n, g.ldd));
 
-  const int al_a = alignment_of(A), al_b = alignment_of(B), al_d = alignment_of(D);
+  const int al_a = alignment_of(A), al_b = alignment_of(B);
+  const int al_d = aux ? std::min(alignment_of(D), alignment_of(aux)) : alignment_of(D);
   const Key key{g.m, g.n, g.k, g.lda, g.ldb, g.ldd, (g.trans_a ? 1 : 0) | (g.trans_b ? 2 : 0) | (beta != 0.0f ? 4 : 0),
                 static_cast<int>(dt), static_cast<int>(epi), al_a, al_b, al_d};
   auto it = algos_.find(key);
@@ -83,16 +100,15 @@ void GemmRunner::run(void* D, const void* A, const void* B, const void* bias, DT
     PRIMUS_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &ud, sizeof(ud)));
     cublasLtMatmulHeuristicResult_t result{};
     int found = 0;
-    PRIMUS_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(handle_, desc, la.layout, lb.layout, ld.layout, ld.layout,
-                                                       pref, 1, &result, &found));
-    if (found == 0)
-      throw Error(fmt::format("cuBLASLt has no algorithm for a {} GEMM m={} n={} k={}", dtype_name(dt), g.m, g.n, g.k),
-                  "use sizes that are multiples of 8 for bf16 GEMMs");
+    cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(handle_, desc, la.layout, lb.layout, ld.layout, ld.layout,
+                                                       pref, 1, &result, &found);
+    if (st != CUBLAS_STATUS_SUCCESS || found == 0) return false;  // this shape/epilogue is not implemented
     it = algos_.emplace(key, result.algo).first;
   }
   const float alpha = 1.0f;
   PRIMUS_CUBLAS_CHECK(cublasLtMatmul(handle_, desc, &alpha, A, la.layout, B, lb.layout, &beta, D, ld.layout, D,
                                      ld.layout, &it->second, workspace_, workspace_bytes_, stream_));
+  return true;
 }
 
 }  // namespace primus::cuda

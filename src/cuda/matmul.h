@@ -13,7 +13,8 @@
 
 namespace primus::cuda {
 
-enum class Epilogue { kNone, kBias, kGeluBias };
+// kGeluAux: D = gelu(AB + bias) with the pre-activation AB + bias also written to `aux` (m, n).
+enum class Epilogue { kNone, kBias, kGeluAux };
 
 // Column-major problem: D (m,n) = op(A) (m,k) * op(B) (k,n) + beta * D [+ bias (m)].
 struct GemmShape {
@@ -30,7 +31,10 @@ class GemmRunner {
   GemmRunner& operator=(const GemmRunner&) = delete;
 
   void run(void* D, const void* A, const void* B, const void* bias, DType dt, const GemmShape& g, float beta,
-           Epilogue epilogue = Epilogue::kNone);
+           Epilogue epilogue = Epilogue::kNone, void* aux = nullptr);
+  // As run, but returns false (running nothing) where cuBLASLt has no algorithm for the request.
+  bool try_run(void* D, const void* A, const void* B, const void* bias, DType dt, const GemmShape& g, float beta,
+               Epilogue epilogue, void* aux);
   size_t workspace_bytes() const { return workspace_bytes_; }
 
  private:

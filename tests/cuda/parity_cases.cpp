@@ -83,6 +83,13 @@ void matmuls(std::vector<Case>& c, DType dt) {
           be.matmul_backward(t[4], t[5], t[6], t[7], t[1], t[2]);
         });
   }
+  for (Dims d : {Dims{"matmul_gelu_odd", 37, 40, 45, true}, Dims{"matmul_gelu_aligned", 128, 64, 192, true},
+                 Dims{"matmul_gelu_nobias", 64, 32, 96, false}}) {
+    add(c, dt, d.name,
+        {out("out", {d.N, d.OC}), out("pre", {d.N, d.OC}), in("inp", {d.N, d.C}), in("weight", {d.OC, d.C}),
+         d.bias ? in("bias", {d.OC}) : none("bias")},
+        [](Backend& be, Ts& t) { be.matmul_gelu_forward(t[0], t[1], t[2], t[3], t[4]); });
+  }
   add(c, dt, "matmul_backward_dweight_only",
       {in("inp", {37, 24}), in("weight", {16, 24}), acc("dweight", {16, 24}), in("dout", {37, 16})},
       [](Backend& be, Ts& t) { be.matmul_backward(Tensor{}, t[2], Tensor{}, t[3], t[0], t[1]); });
