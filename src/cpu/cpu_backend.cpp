@@ -357,6 +357,13 @@ void CpuBackend::grad_norm_squared(Tensor out, Tensor grads) {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend(int threads) { return std::make_unique<CpuBackend>(threads); }
+std::unique_ptr<Backend> make_cpu_backend(int threads) {
+#if defined(__x86_64__) && defined(__AVX2__)
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma"))
+    throw Error("the CPU backend was built for AVX2 and FMA, which this CPU lacks",
+                "run on an x86-64 CPU from 2013 or later");
+#endif
+  return std::make_unique<CpuBackend>(threads);
+}
 
 }  // namespace primus::cpu

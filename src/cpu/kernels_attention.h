@@ -9,6 +9,9 @@
 #include <limits>
 #include <vector>
 
+#include "cpu/kernels_common.h"
+#include "cpu/math_poly.h"
+
 namespace primus::cpu {
 
 template <typename Real>
@@ -16,7 +19,7 @@ void rope_forward_kernel(Real* out, const Real* inp, const Real* cos, const Real
                          int64_t T, int64_t NH, int64_t NKV, int64_t HS) {
   // out, inp (B,T,(NH+2*NKV)*HS), may alias; cos, sin (T,HS/2)
   const int64_t C3 = (NH + 2 * NKV) * HS, half = HS / 2;
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (B * T * C3 >= kParallelMinWork)
   for (int64_t b = 0; b < B; ++b) {
     for (int64_t t = 0; t < T; ++t) {
       const Real* x = inp + (b * T + t) * C3;
@@ -43,7 +46,7 @@ void rope_backward_kernel(Real* dinp, const Real* dout, const Real* cos, const R
                           int64_t T, int64_t NH, int64_t NKV, int64_t HS) {
   // dinp, dout (B,T,(NH+2*NKV)*HS); cos, sin (T,HS/2)
   const int64_t C3 = (NH + 2 * NKV) * HS, half = HS / 2;
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (B * T * C3 >= kParallelMinWork)
   for (int64_t b = 0; b < B; ++b) {
     for (int64_t t = 0; t < T; ++t) {
       const Real* d = dout + (b * T + t) * C3;
@@ -78,7 +81,7 @@ void attention_forward_kernel(Real* out, Real* lse, const Real* qkv, int64_t B, 
   // out (B,T,NH*HS), lse (B,NH,T), qkv (B,T,(NH+2*NKV)*HS)
   const int64_t C3 = (NH + 2 * NKV) * HS, CO = NH * HS, group = NH / NKV;
   const Real scale = Real(1) / std::sqrt(static_cast<Real>(HS));
-#pragma omp parallel
+#pragma omp parallel if (B * NH * T * T * HS >= kParallelMinWork)
   {
     std::vector<Real> s(static_cast<size_t>(T));  // (T) scores, then probabilities of one row
 #pragma omp for collapse(3) schedule(static)
@@ -93,8 +96,9 @@ void attention_forward_kernel(Real* out, Real* lse, const Real* qkv, int64_t B, 
             mx = std::max(mx, s[t2]);
           }
           Real sum = 0;
+#pragma omp simd reduction(+ : sum)
           for (int64_t t2 = 0; t2 <= t; ++t2) {
-            s[t2] = std::exp(s[t2] - mx);
+            s[t2] = exp_of(s[t2] - mx);
             sum += s[t2];
           }
           const Real inv = Real(1) / sum;
@@ -120,7 +124,7 @@ void attention_backward_kernel(Real* dqkv, const Real* dout, const Real* qkv, co
   // One task per (batch, kv head): it alone writes that kv head's dk, dv and its query heads' dq.
   const int64_t C3 = (NH + 2 * NKV) * HS, CO = NH * HS, group = NH / NKV;
   const Real scale = Real(1) / std::sqrt(static_cast<Real>(HS));
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (B * NH * T * T * HS >= kParallelMinWork)
   for (int64_t b = 0; b < B; ++b) {
     for (int64_t g = 0; g < NKV; ++g) {
       const int64_t k_off = (NH + g) * HS, v_off = (NH + NKV + g) * HS;
@@ -137,9 +141,10 @@ void attention_backward_kernel(Real* dqkv, const Real* dout, const Real* qkv, co
             const Real* v = qkv + (b * T + t2) * C3 + v_off;
             Real* dk = dqkv + (b * T + t2) * C3 + k_off;
             Real* dv = dqkv + (b * T + t2) * C3 + v_off;
-            const Real p = std::exp(scale * dot_kernel(q, k, HS) - l);
+            const Real p = exp_of(scale * dot_kernel(q, k, HS) - l);
             const Real ds = scale * p * (dot_kernel(d, v, HS) - D);
-            for (int64_t i = 0; i < HS; ++i) {
+#pragma omp simd
+            for (int64_t i = 0; i < HS; ++i) {  // dq, dk, dv never overlap
               dq[i] += ds * k[i];
               dk[i] += ds * q[i];
               dv[i] += p * d[i];

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "cpu/kernels_norm.h"
+#include "cpu/kernels_common.h"
 
 namespace primus::cpu {
 
@@ -36,7 +36,7 @@ void matmul_forward_kernel(Real* out, const Real* inp, const Real* weight, const
                            int64_t N, int64_t C, int64_t OC) {
   // out (N,OC), inp (N,C), weight (OC,C), bias (OC) or null
   if (bias) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * OC >= kParallelMinWork)
     for (int64_t n = 0; n < N; ++n) std::copy(bias, bias + OC, out + n * OC);
   }
   gemm_row_major<Real>(false, true, N, OC, C, Real(1), inp, C, weight, C, bias ? Real(1) : Real(0),
@@ -51,7 +51,7 @@ void matmul_backward_kernel(Real* dinp, Real* dweight, Real* dbias, const Real* 
   if (dweight) gemm_row_major<Real>(true, false, OC, C, N, Real(1), dout, OC, inp, C, Real(1), dweight, C);
   if (!dbias) return;
   const int64_t chunks = (OC + kColumnChunk - 1) / kColumnChunk;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * OC >= kParallelMinWork)
   for (int64_t k = 0; k < chunks; ++k) {
     const int64_t o0 = k * kColumnChunk, o1 = std::min(OC, o0 + kColumnChunk);
     for (int64_t n = 0; n < N; ++n) {

@@ -7,16 +7,15 @@
 #include <cmath>
 #include <cstdint>
 
-namespace primus::cpu {
+#include "cpu/kernels_common.h"
 
-// Columns handled by one task of a column-parallel reduction.
-constexpr int64_t kColumnChunk = 64;
+namespace primus::cpu {
 
 template <typename Real>
 void encoder_forward_kernel(Real* out, const int32_t* tokens, const Real* wte, const Real* wpe,
                             int64_t B, int64_t T, int64_t C) {
   // out (B,T,C), tokens (B,T), wte (Vp,C), wpe (maxT,C) or null
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (B * T * C >= kParallelMinWork)
   for (int64_t b = 0; b < B; ++b) {
     for (int64_t t = 0; t < T; ++t) {
       Real* o = out + (b * T + t) * C;
@@ -36,7 +35,7 @@ void encoder_backward_kernel(Real* dwte, Real* dwpe, const Real* dout, const int
                              int64_t B, int64_t T, int64_t C) {
   // dwte (Vp,C), dwpe (maxT,C) or null, dout (B,T,C). Tokens repeat, so split by columns.
   const int64_t chunks = (C + kColumnChunk - 1) / kColumnChunk;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (B * T * C >= kParallelMinWork)
   for (int64_t k = 0; k < chunks; ++k) {
     const int64_t c0 = k * kColumnChunk, c1 = std::min(C, c0 + kColumnChunk);
     for (int64_t b = 0; b < B; ++b) {
@@ -59,7 +58,7 @@ template <typename Real>
 void layernorm_forward_kernel(Real* out, Real* mean, Real* rstd, const Real* inp, const Real* weight,
                               const Real* bias, int64_t N, int64_t C, Real eps) {
   // out, inp (N,C); mean, rstd (N); weight, bias (C), bias may be null
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * C >= kParallelMinWork)
   for (int64_t n = 0; n < N; ++n) {
     const Real* x = inp + n * C;
     Real sum = 0;
@@ -86,7 +85,7 @@ void layernorm_backward_kernel(Real* dinp, Real* dweight, Real* dbias, const Rea
                                const Real* rstd, int64_t N, int64_t C) {
   // dinp, dout, inp (N,C); dweight, dbias, weight (C); mean, rstd (N)
   if (dinp) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * C >= kParallelMinWork)
     for (int64_t n = 0; n < N; ++n) {
       const Real* x = inp + n * C;
       const Real* d = dout + n * C;
@@ -109,7 +108,7 @@ void layernorm_backward_kernel(Real* dinp, Real* dweight, Real* dbias, const Rea
   }
   if (!dweight && !dbias) return;
   const int64_t chunks = (C + kColumnChunk - 1) / kColumnChunk;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * C >= kParallelMinWork)
   for (int64_t k = 0; k < chunks; ++k) {
     const int64_t c0 = k * kColumnChunk, c1 = std::min(C, c0 + kColumnChunk);
     for (int64_t n = 0; n < N; ++n) {
@@ -128,7 +127,7 @@ template <typename Real>
 void rmsnorm_forward_kernel(Real* out, Real* rstd, const Real* inp, const Real* weight, int64_t N,
                             int64_t C, Real eps) {
   // out, inp (N,C); rstd (N); weight (C)
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * C >= kParallelMinWork)
   for (int64_t n = 0; n < N; ++n) {
     const Real* x = inp + n * C;
     Real sq = 0;
@@ -146,7 +145,7 @@ void rmsnorm_backward_kernel(Real* dinp, Real* dweight, const Real* dout, const 
                              const Real* weight, const Real* rstd, int64_t N, int64_t C) {
   // dinp, dout, inp (N,C); dweight, weight (C); rstd (N)
   if (dinp) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * C >= kParallelMinWork)
     for (int64_t n = 0; n < N; ++n) {
       const Real* x = inp + n * C;
       const Real* d = dout + n * C;
@@ -161,7 +160,7 @@ void rmsnorm_backward_kernel(Real* dinp, Real* dweight, const Real* dout, const 
   }
   if (!dweight) return;
   const int64_t chunks = (C + kColumnChunk - 1) / kColumnChunk;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * C >= kParallelMinWork)
   for (int64_t k = 0; k < chunks; ++k) {
     const int64_t c0 = k * kColumnChunk, c1 = std::min(C, c0 + kColumnChunk);
     for (int64_t n = 0; n < N; ++n) {

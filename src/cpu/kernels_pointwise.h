@@ -1,8 +1,12 @@
 // CPU elementwise kernels: GELU (tanh approximation), SwiGLU, residual add and in-place scale.
-// Backward outputs accumulate (+=); a null d* pointer means "not needed".
+// Backward outputs accumulate (+=); a null d* pointer means "not needed". GELU uses
+// 0.5 * (1 + tanh(u)) = sigmoid(2u), which keeps full relative accuracy in the negative tail.
 #pragma once
 #include <cmath>
 #include <cstdint>
+
+#include "cpu/kernels_common.h"
+#include "cpu/math_poly.h"
 
 namespace primus::cpu {
 
@@ -10,10 +14,10 @@ template <typename Real>
 void gelu_forward_kernel(Real* out, const Real* inp, int64_t n) {
   // out, inp (n)
   const Real s = std::sqrt(Real(2) / Real(M_PI));
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMinWork)
   for (int64_t i = 0; i < n; ++i) {
     const Real x = inp[i];
-    out[i] = Real(0.5) * x * (Real(1) + std::tanh(s * (x + Real(0.044715) * x * x * x)));
+    out[i] = x * sigmoid_of(Real(2) * s * (x + Real(0.044715) * x * x * x));
   }
 }
 
@@ -21,13 +25,12 @@ template <typename Real>
 void gelu_backward_kernel(Real* dinp, const Real* dout, const Real* inp, int64_t n) {
   // dinp, dout, inp (n)
   const Real s = std::sqrt(Real(2) / Real(M_PI));
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMinWork)
   for (int64_t i = 0; i < n; ++i) {
     const Real x = inp[i];
-    const Real th = std::tanh(s * (x + Real(0.044715) * x * x * x));
-    const Real sech2 = Real(1) - th * th;
-    const Real local = Real(0.5) * (Real(1) + th) +
-                       Real(0.5) * x * sech2 * s * (Real(1) + Real(3 * 0.044715) * x * x);
+    const Real sig = sigmoid_of(Real(2) * s * (x + Real(0.044715) * x * x * x));  // (1 + tanh) / 2
+    // d/dx [x (1 + tanh u) / 2] = (1 + tanh u) / 2 + x (1 - tanh^2 u) u' / 2, 1 - tanh^2 = 4 sig (1 - sig)
+    const Real local = sig + Real(2) * x * sig * (Real(1) - sig) * s * (Real(1) + Real(3 * 0.044715) * x * x);
     dinp[i] += local * dout[i];
   }
 }
@@ -35,19 +38,19 @@ void gelu_backward_kernel(Real* dinp, const Real* dout, const Real* inp, int64_t
 template <typename Real>
 void swiglu_forward_kernel(Real* out, const Real* inp, int64_t N, int64_t FF) {
   // out (N,FF), inp (N,2*FF) = [gate | up] per row
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * FF >= kParallelMinWork)
   for (int64_t n = 0; n < N; ++n) {
     const Real* gate = inp + n * 2 * FF;
     const Real* up = gate + FF;
     Real* o = out + n * FF;
-    for (int64_t i = 0; i < FF; ++i) o[i] = gate[i] / (Real(1) + std::exp(-gate[i])) * up[i];
+    for (int64_t i = 0; i < FF; ++i) o[i] = gate[i] * sigmoid_of(gate[i]) * up[i];
   }
 }
 
 template <typename Real>
 void swiglu_backward_kernel(Real* dinp, const Real* dout, const Real* inp, int64_t N, int64_t FF) {
   // dinp, inp (N,2*FF); dout (N,FF)
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * FF >= kParallelMinWork)
   for (int64_t n = 0; n < N; ++n) {
     const Real* gate = inp + n * 2 * FF;
     const Real* up = gate + FF;
@@ -55,7 +58,7 @@ void swiglu_backward_kernel(Real* dinp, const Real* dout, const Real* inp, int64
     Real* dgate = dinp + n * 2 * FF;
     Real* dup = dgate + FF;
     for (int64_t i = 0; i < FF; ++i) {
-      const Real sig = Real(1) / (Real(1) + std::exp(-gate[i]));
+      const Real sig = sigmoid_of(gate[i]);
       const Real silu = gate[i] * sig;
       dgate[i] += d[i] * up[i] * sig * (Real(1) + gate[i] * (Real(1) - sig));
       dup[i] += d[i] * silu;
@@ -66,7 +69,7 @@ void swiglu_backward_kernel(Real* dinp, const Real* dout, const Real* inp, int64
 template <typename Real>
 void residual_forward_kernel(Real* out, const Real* a, const Real* b, int64_t n) {
   // out, a, b (n); out may alias a or b
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMinWork)
   for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
 }
 
@@ -74,18 +77,18 @@ template <typename Real>
 void residual_backward_kernel(Real* da, Real* db, const Real* dout, int64_t n) {
   // da, db, dout (n)
   if (da) {
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMinWork)
     for (int64_t i = 0; i < n; ++i) da[i] += dout[i];
   }
   if (db) {
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMinWork)
     for (int64_t i = 0; i < n; ++i) db[i] += dout[i];
   }
 }
 
 template <typename Real>
 void scale_kernel(Real* t, Real s, int64_t n) {
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMinWork)
   for (int64_t i = 0; i < n; ++i) t[i] *= s;
 }
 
