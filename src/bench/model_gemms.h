@@ -22,8 +22,9 @@ struct ModelGemm {
 };
 
 // A model config from a preset name ("gpt2-124m", found in configs/models/) or an experiment or
-// preset file path. Throws primus::usage_error when neither exists.
-config::ModelConfig model_config_resolve(const std::string& name_or_path);
+// experiment file path; seq_len is the T checked against the preset's max_position_embeddings.
+// Throws primus::usage_error when neither exists.
+config::ModelConfig model_config_resolve(const std::string& name_or_path, int64_t seq_len);
 
 // Throws primus::usage_error when B, T or tensor are not positive or tensor does not divide the
 // sharded dimensions.
