@@ -2,7 +2,8 @@
 // stream through shared memory with an online softmax, so the T x T matrix never exists. The
 // backward pass recomputes the probabilities from the saved log-sum-exp in two kernels, one
 // owning dq (per query tile) and one owning dk, dv (per key tile, over the group's query heads):
-// no atomics, deterministic. fp32 arithmetic on CUDA cores; head sizes 64 and 128.
+// no atomics, deterministic. fp32 arithmetic on CUDA cores, any head size up to 256 (each lane
+// holds KPL = ceil(HS/32) elements of a row). bf16 with HS 64 or 128 goes to attention_mma.cu.
 #include "cuda/device_utils.cuh"
 #include "cuda/kernels.h"
 
@@ -16,13 +17,14 @@ constexpr int kTile = 32;                     // keys (or queries) streamed per 
 
 struct Dims {
   int64_t B, T, NH, NKV, W;  // W = (NH + 2*NKV) * HS, the packed row width
+  int HS;
 };
 
 // Loads rows [row0, row0+rows) of one head (column offset col) into s (row stride ld), scaled;
 // rows past T read as zero.
-template <typename E, int HS>
+template <typename E>
 __device__ void load_tile(float* s, int ld, const E* base, int64_t row0, int rows, int64_t T, int64_t W,
-                          int64_t col, float scale) {
+                          int64_t col, float scale, int HS) {
   for (int idx = threadIdx.x; idx < rows * HS; idx += blockDim.x) {
     int r = idx / HS, d = idx % HS;
     int64_t t = row0 + r;
@@ -30,10 +32,11 @@ __device__ void load_tile(float* s, int ld, const E* base, int64_t row0, int row
   }
 }
 
-template <typename E, int HS>
+template <typename E, int KPL>
 __global__ void __launch_bounds__(kWarps * 32)
 attention_forward_kernel(E* out, float* lse, const E* qkv, Dims dm) {
   extern __shared__ float smem[];
+  const int HS = dm.HS;
   float* Qs = smem;                    // (kRows, HS)
   float* Ks = Qs + kRows * HS;         // (kTile, HS+1)
   float* Vs = Ks + kTile * (HS + 1);   // (kTile, HS)
@@ -42,21 +45,21 @@ attention_forward_kernel(E* out, float* lse, const E* qkv, Dims dm) {
   const int64_t g = h / (dm.NH / dm.NKV);
   const E* base = qkv + b * dm.T * dm.W;
   const float scale = rsqrtf(static_cast<float>(HS));
-  load_tile<E, HS>(Qs, HS, base, q0, kRows, dm.T, dm.W, h * HS, scale);
+  load_tile<E>(Qs, HS, base, q0, kRows, dm.T, dm.W, h * HS, scale, HS);
 
-  float m[kRowsPerWarp], l[kRowsPerWarp], acc[kRowsPerWarp][HS / 32];
+  float m[kRowsPerWarp], l[kRowsPerWarp], acc[kRowsPerWarp][KPL];
 #pragma unroll
   for (int r = 0; r < kRowsPerWarp; ++r) {
     m[r] = -INFINITY;
     l[r] = 0.0f;
 #pragma unroll
-    for (int k = 0; k < HS / 32; ++k) acc[r][k] = 0.0f;
+    for (int k = 0; k < KPL; ++k) acc[r][k] = 0.0f;
   }
   const int64_t q_last = min(dm.T - 1, q0 + kRows - 1);
   for (int64_t k0 = 0; k0 <= q_last; k0 += kTile) {
     __syncthreads();
-    load_tile<E, HS>(Ks, HS + 1, base, k0, kTile, dm.T, dm.W, (dm.NH + g) * HS, 1.0f);
-    load_tile<E, HS>(Vs, HS, base, k0, kTile, dm.T, dm.W, (dm.NH + dm.NKV + g) * HS, 1.0f);
+    load_tile<E>(Ks, HS + 1, base, k0, kTile, dm.T, dm.W, (dm.NH + g) * HS, 1.0f, HS);
+    load_tile<E>(Vs, HS, base, k0, kTile, dm.T, dm.W, (dm.NH + dm.NKV + g) * HS, 1.0f, HS);
     __syncthreads();
 #pragma unroll
     for (int r = 0; r < kRowsPerWarp; ++r) {
@@ -73,12 +76,13 @@ attention_forward_kernel(E* out, float* lse, const E* qkv, Dims dm) {
       l[r] = l[r] * corr + warp_sum(p);
       m[r] = m_new;
 #pragma unroll
-      for (int k = 0; k < HS / 32; ++k) acc[r][k] *= corr;
+      for (int k = 0; k < KPL; ++k) acc[r][k] *= corr;
 #pragma unroll 8
       for (int j = 0; j < kTile; ++j) {
         const float pj = __shfl_sync(0xffffffffu, p, j);
 #pragma unroll
-        for (int k = 0; k < HS / 32; ++k) acc[r][k] += pj * Vs[j * HS + lane + 32 * k];
+        for (int k = 0; k < KPL; ++k)
+          if (lane + 32 * k < HS) acc[r][k] += pj * Vs[j * HS + lane + 32 * k];
       }
     }
   }
@@ -88,7 +92,8 @@ attention_forward_kernel(E* out, float* lse, const E* qkv, Dims dm) {
     if (q >= dm.T) continue;
     E* o = out + (b * dm.T + q) * dm.NH * HS + h * HS;
 #pragma unroll
-    for (int k = 0; k < HS / 32; ++k) o[lane + 32 * k] = from_float<E>(acc[r][k] / l[r]);
+    for (int k = 0; k < KPL; ++k)
+      if (lane + 32 * k < HS) o[lane + 32 * k] = from_float<E>(acc[r][k] / l[r]);
     if (lane == 0) lse[(b * dm.NH + h) * dm.T + q] = m[r] + logf(l[r]);
   }
 }
@@ -107,10 +112,11 @@ __global__ void attention_delta_kernel(float* D, const E* dout, const E* out, Di
 }
 
 // dq for a tile of kRows query rows of head h: dq_i = scale * sum_j ds_ij k_j.
-template <typename E, int HS>
+template <typename E, int KPL>
 __global__ void __launch_bounds__(kWarps * 32)
 attention_backward_dq_kernel(E* dqkv, const E* dout, const E* qkv, const float* lse, const float* D, Dims dm) {
   extern __shared__ float smem[];
+  const int HS = dm.HS;
   float* Qs = smem;                    // (kRows, HS), scaled
   float* dOs = Qs + kRows * HS;        // (kRows, HS)
   float* Ks = dOs + kRows * HS;        // (kTile, HS+1)
@@ -120,23 +126,23 @@ attention_backward_dq_kernel(E* dqkv, const E* dout, const E* qkv, const float* 
   const int64_t g = h / (dm.NH / dm.NKV);
   const E* base = qkv + b * dm.T * dm.W;
   const float scale = rsqrtf(static_cast<float>(HS));
-  load_tile<E, HS>(Qs, HS, base, q0, kRows, dm.T, dm.W, h * HS, scale);
-  load_tile<E, HS>(dOs, HS, dout + b * dm.T * dm.NH * HS, q0, kRows, dm.T, dm.NH * HS, h * HS, 1.0f);
+  load_tile<E>(Qs, HS, base, q0, kRows, dm.T, dm.W, h * HS, scale, HS);
+  load_tile<E>(dOs, HS, dout + b * dm.T * dm.NH * HS, q0, kRows, dm.T, dm.NH * HS, h * HS, 1.0f, HS);
 
-  float dq[kRowsPerWarp][HS / 32], row_lse[kRowsPerWarp], row_D[kRowsPerWarp];
+  float dq[kRowsPerWarp][KPL], row_lse[kRowsPerWarp], row_D[kRowsPerWarp];
 #pragma unroll
   for (int r = 0; r < kRowsPerWarp; ++r) {
     const int64_t q = q0 + warp * kRowsPerWarp + r;
     row_lse[r] = q < dm.T ? lse[(b * dm.NH + h) * dm.T + q] : 0.0f;
     row_D[r] = q < dm.T ? D[(b * dm.NH + h) * dm.T + q] : 0.0f;
 #pragma unroll
-    for (int k = 0; k < HS / 32; ++k) dq[r][k] = 0.0f;
+    for (int k = 0; k < KPL; ++k) dq[r][k] = 0.0f;
   }
   const int64_t q_last = min(dm.T - 1, q0 + kRows - 1);
   for (int64_t k0 = 0; k0 <= q_last; k0 += kTile) {
     __syncthreads();
-    load_tile<E, HS>(Ks, HS + 1, base, k0, kTile, dm.T, dm.W, (dm.NH + g) * HS, 1.0f);
-    load_tile<E, HS>(Vs, HS + 1, base, k0, kTile, dm.T, dm.W, (dm.NH + dm.NKV + g) * HS, 1.0f);
+    load_tile<E>(Ks, HS + 1, base, k0, kTile, dm.T, dm.W, (dm.NH + g) * HS, 1.0f, HS);
+    load_tile<E>(Vs, HS + 1, base, k0, kTile, dm.T, dm.W, (dm.NH + dm.NKV + g) * HS, 1.0f, HS);
     __syncthreads();
 #pragma unroll
     for (int r = 0; r < kRowsPerWarp; ++r) {
@@ -155,7 +161,8 @@ attention_backward_dq_kernel(E* dqkv, const E* dout, const E* qkv, const float* 
       for (int j = 0; j < kTile; ++j) {
         const float dsj = __shfl_sync(0xffffffffu, ds, j);
 #pragma unroll
-        for (int k = 0; k < HS / 32; ++k) dq[r][k] += dsj * Ks[j * (HS + 1) + lane + 32 * k];
+        for (int k = 0; k < KPL; ++k)
+          if (lane + 32 * k < HS) dq[r][k] += dsj * Ks[j * (HS + 1) + lane + 32 * k];
       }
     }
   }
@@ -165,17 +172,18 @@ attention_backward_dq_kernel(E* dqkv, const E* dout, const E* qkv, const float* 
     if (q >= dm.T) continue;
     E* dst = dqkv + (b * dm.T + q) * dm.W + h * HS;
 #pragma unroll
-    for (int k = 0; k < HS / 32; ++k)
-      dst[lane + 32 * k] = from_float<E>(to_float(dst[lane + 32 * k]) + scale * dq[r][k]);
+    for (int k = 0; k < KPL; ++k)
+      if (lane + 32 * k < HS) dst[lane + 32 * k] = from_float<E>(to_float(dst[lane + 32 * k]) + scale * dq[r][k]);
   }
 }
 
 // dk, dv for a tile of kRows key rows of KV head g, summed over the group's query heads:
 // dv_j = sum_i p_ij dout_i, dk_j = scale * sum_i ds_ij q_i.
-template <typename E, int HS>
+template <typename E, int KPL>
 __global__ void __launch_bounds__(kWarps * 32)
 attention_backward_dkv_kernel(E* dqkv, const E* dout, const E* qkv, const float* lse, const float* D, Dims dm) {
   extern __shared__ float smem[];
+  const int HS = dm.HS;
   float* Ks = smem;                    // (kRows, HS)
   float* Vs = Ks + kRows * HS;         // (kRows, HS)
   float* Qs = Vs + kRows * HS;         // (kTile, HS+1), scaled
@@ -188,20 +196,20 @@ attention_backward_dkv_kernel(E* dqkv, const E* dout, const E* qkv, const float*
   const E* base = qkv + b * dm.T * dm.W;
   const E* dout_b = dout + b * dm.T * dm.NH * HS;
   const float scale = rsqrtf(static_cast<float>(HS));
-  load_tile<E, HS>(Ks, HS, base, j0, kRows, dm.T, dm.W, (dm.NH + g) * HS, 1.0f);
-  load_tile<E, HS>(Vs, HS, base, j0, kRows, dm.T, dm.W, (dm.NH + dm.NKV + g) * HS, 1.0f);
+  load_tile<E>(Ks, HS, base, j0, kRows, dm.T, dm.W, (dm.NH + g) * HS, 1.0f, HS);
+  load_tile<E>(Vs, HS, base, j0, kRows, dm.T, dm.W, (dm.NH + dm.NKV + g) * HS, 1.0f, HS);
 
-  float dk[kRowsPerWarp][HS / 32], dv[kRowsPerWarp][HS / 32];
+  float dk[kRowsPerWarp][KPL], dv[kRowsPerWarp][KPL];
 #pragma unroll
   for (int r = 0; r < kRowsPerWarp; ++r)
 #pragma unroll
-    for (int k = 0; k < HS / 32; ++k) dk[r][k] = dv[r][k] = 0.0f;
+    for (int k = 0; k < KPL; ++k) dk[r][k] = dv[r][k] = 0.0f;
 
   for (int64_t h = g * group; h < (g + 1) * group; ++h) {
     for (int64_t i0 = j0 / kTile * kTile; i0 < dm.T; i0 += kTile) {
       __syncthreads();
-      load_tile<E, HS>(Qs, HS + 1, base, i0, kTile, dm.T, dm.W, h * HS, scale);
-      load_tile<E, HS>(dOs, HS + 1, dout_b, i0, kTile, dm.T, dm.NH * HS, h * HS, 1.0f);
+      load_tile<E>(Qs, HS + 1, base, i0, kTile, dm.T, dm.W, h * HS, scale, HS);
+      load_tile<E>(dOs, HS + 1, dout_b, i0, kTile, dm.T, dm.NH * HS, h * HS, 1.0f, HS);
       if (threadIdx.x < kTile) {
         const int64_t i = i0 + threadIdx.x;
         lse_s[threadIdx.x] = i < dm.T ? lse[(b * dm.NH + h) * dm.T + i] : 0.0f;
@@ -227,7 +235,8 @@ attention_backward_dkv_kernel(E* dqkv, const E* dout, const E* qkv, const float*
           const float pi = __shfl_sync(0xffffffffu, p, ii);
           const float dsi = __shfl_sync(0xffffffffu, ds, ii);
 #pragma unroll
-          for (int k = 0; k < HS / 32; ++k) {
+          for (int k = 0; k < KPL; ++k) {
+            if (lane + 32 * k >= HS) continue;
             dv[r][k] += pi * dOs[ii * (HS + 1) + lane + 32 * k];
             dk[r][k] += dsi * Qs[ii * (HS + 1) + lane + 32 * k];
           }
@@ -242,8 +251,9 @@ attention_backward_dkv_kernel(E* dqkv, const E* dout, const E* qkv, const float*
     E* dk_dst = dqkv + (b * dm.T + j) * dm.W + (dm.NH + g) * HS;
     E* dv_dst = dqkv + (b * dm.T + j) * dm.W + (dm.NH + dm.NKV + g) * HS;
 #pragma unroll
-    for (int k = 0; k < HS / 32; ++k) {
+    for (int k = 0; k < KPL; ++k) {
       const int d = lane + 32 * k;
+      if (d >= HS) continue;
       dk_dst[d] = from_float<E>(to_float(dk_dst[d]) + dk[r][k]);
       dv_dst[d] = from_float<E>(to_float(dv_dst[d]) + dv[r][k]);
     }
@@ -255,41 +265,52 @@ void set_smem(K kernel, size_t bytes) {
   PRIMUS_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
 }
 
-template <typename E, int HS>
+template <typename E, int KPL>
 void forward(E* out, float* lse, const E* qkv, Dims dm, cudaStream_t s) {
+  const int HS = dm.HS;
   const size_t smem = sizeof(float) * (kRows * HS + kTile * (HS + 1) + kTile * HS);
-  set_smem(attention_forward_kernel<E, HS>, smem);
+  set_smem(attention_forward_kernel<E, KPL>, smem);
   dim3 grid(static_cast<unsigned>((dm.T + kRows - 1) / kRows), static_cast<unsigned>(dm.NH),
             static_cast<unsigned>(dm.B));
-  attention_forward_kernel<E, HS><<<grid, kWarps * 32, smem, s>>>(out, lse, qkv, dm);
+  attention_forward_kernel<E, KPL><<<grid, kWarps * 32, smem, s>>>(out, lse, qkv, dm);
   PRIMUS_CUDA_CHECK_LAUNCH();
 }
 
-template <typename E, int HS>
+template <typename E, int KPL>
 void backward(E* dqkv, const E* dout, const E* qkv, const E* out, const float* lse, float* D, Dims dm,
               cudaStream_t s) {
+  const int HS = dm.HS;
   const int64_t rows = dm.B * dm.T * dm.NH;
   attention_delta_kernel<E><<<static_cast<unsigned>((rows + kWarps - 1) / kWarps), kWarps * 32, 0, s>>>(
       D, dout, out, dm, HS);
   PRIMUS_CUDA_CHECK_LAUNCH();
   const unsigned tiles = static_cast<unsigned>((dm.T + kRows - 1) / kRows);
   const size_t smem_dq = sizeof(float) * (2 * kRows * HS + 2 * kTile * (HS + 1));
-  set_smem(attention_backward_dq_kernel<E, HS>, smem_dq);
-  attention_backward_dq_kernel<E, HS><<<dim3(tiles, (unsigned)dm.NH, (unsigned)dm.B), kWarps * 32, smem_dq, s>>>(
+  set_smem(attention_backward_dq_kernel<E, KPL>, smem_dq);
+  attention_backward_dq_kernel<E, KPL><<<dim3(tiles, (unsigned)dm.NH, (unsigned)dm.B), kWarps * 32, smem_dq, s>>>(
       dqkv, dout, qkv, lse, D, dm);
   PRIMUS_CUDA_CHECK_LAUNCH();
   const size_t smem_dkv = sizeof(float) * (2 * kRows * HS + 2 * kTile * (HS + 1) + 2 * kTile);
-  set_smem(attention_backward_dkv_kernel<E, HS>, smem_dkv);
-  attention_backward_dkv_kernel<E, HS><<<dim3(tiles, (unsigned)dm.NKV, (unsigned)dm.B), kWarps * 32, smem_dkv, s>>>(
+  set_smem(attention_backward_dkv_kernel<E, KPL>, smem_dkv);
+  attention_backward_dkv_kernel<E, KPL><<<dim3(tiles, (unsigned)dm.NKV, (unsigned)dm.B), kWarps * 32, smem_dkv, s>>>(
       dqkv, dout, qkv, lse, D, dm);
   PRIMUS_CUDA_CHECK_LAUNCH();
 }
+
+// Binds KPL to the smallest in {1, 2, 4, 8} such that 32*KPL >= HS.
+#define PRIMUS_DISPATCH_KPL(HS, KPL, ...)              \
+  do {                                                 \
+    if ((HS) <= 32) { constexpr int KPL = 1; __VA_ARGS__; }        \
+    else if ((HS) <= 64) { constexpr int KPL = 2; __VA_ARGS__; }   \
+    else if ((HS) <= 128) { constexpr int KPL = 4; __VA_ARGS__; }  \
+    else { constexpr int KPL = 8; __VA_ARGS__; }                   \
+  } while (0)
 
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 }  // namespace
 
-bool attention_supports_head_size(int64_t HS) { return HS == 64 || HS == 128; }
+bool attention_supports_head_size(int64_t HS) { return HS >= 1 && HS <= 256; }
 
 size_t attention_backward_workspace_bytes(int64_t B, int64_t T, int64_t NH) {
   return static_cast<size_t>(B * T * NH) * sizeof(float);
@@ -298,24 +319,22 @@ size_t attention_backward_workspace_bytes(int64_t B, int64_t T, int64_t NH) {
 void attention_forward_launch(void* out, float* lse, const void* qkv, DType dt, int64_t B, int64_t T, int64_t NH,
                               int64_t NKV, int64_t HS, cudaStream_t s) {
   if (B * T == 0) return;
-  if (dt == DType::kBF16 && aligned16(out) && aligned16(qkv)) {
+  if (dt == DType::kBF16 && (HS == 64 || HS == 128) && aligned16(out) && aligned16(qkv)) {
     attention_forward_mma_launch(out, lse, qkv, B, T, NH, NKV, HS, s);
     return;
   }
-  Dims dm{B, T, NH, NKV, (NH + 2 * NKV) * HS};
-  PRIMUS_DISPATCH_FLOAT(dt, E, {
-    if (HS == 64) forward<E, 64>(static_cast<E*>(out), lse, static_cast<const E*>(qkv), dm, s);
-    else forward<E, 128>(static_cast<E*>(out), lse, static_cast<const E*>(qkv), dm, s);
-  });
+  Dims dm{B, T, NH, NKV, (NH + 2 * NKV) * HS, static_cast<int>(HS)};
+  PRIMUS_DISPATCH_FLOAT(dt, E, PRIMUS_DISPATCH_KPL(HS, KPL,
+      forward<E, KPL>(static_cast<E*>(out), lse, static_cast<const E*>(qkv), dm, s)));
 }
 
 void attention_backward_launch(void* dqkv, const void* dout, const void* qkv, const void* out, const float* lse,
                                DType dt, int64_t B, int64_t T, int64_t NH, int64_t NKV, int64_t HS,
                                void* workspace, cudaStream_t s) {
   if (B * T == 0) return;
-  Dims dm{B, T, NH, NKV, (NH + 2 * NKV) * HS};
+  Dims dm{B, T, NH, NKV, (NH + 2 * NKV) * HS, static_cast<int>(HS)};
   float* D = static_cast<float*>(workspace);
-  if (dt == DType::kBF16 && aligned16(dqkv) && aligned16(dout) && aligned16(qkv) && aligned16(out)) {
+  if (dt == DType::kBF16 && (HS == 64 || HS == 128) && aligned16(dqkv) && aligned16(dout) && aligned16(qkv) && aligned16(out)) {
     const int64_t rows = B * T * NH;
     attention_delta_kernel<bf16><<<static_cast<unsigned>((rows + kWarps - 1) / kWarps), kWarps * 32, 0, s>>>(
         D, static_cast<const bf16*>(dout), static_cast<const bf16*>(out), dm, static_cast<int>(HS));
@@ -323,14 +342,9 @@ void attention_backward_launch(void* dqkv, const void* dout, const void* qkv, co
     attention_backward_mma_launch(dqkv, dout, qkv, lse, D, B, T, NH, NKV, HS, s);
     return;
   }
-  PRIMUS_DISPATCH_FLOAT(dt, E, {
-    if (HS == 64)
-      backward<E, 64>(static_cast<E*>(dqkv), static_cast<const E*>(dout), static_cast<const E*>(qkv),
-                      static_cast<const E*>(out), lse, D, dm, s);
-    else
-      backward<E, 128>(static_cast<E*>(dqkv), static_cast<const E*>(dout), static_cast<const E*>(qkv),
-                       static_cast<const E*>(out), lse, D, dm, s);
-  });
+  PRIMUS_DISPATCH_FLOAT(dt, E, PRIMUS_DISPATCH_KPL(HS, KPL,
+      backward<E, KPL>(static_cast<E*>(dqkv), static_cast<const E*>(dout), static_cast<const E*>(qkv),
+                       static_cast<const E*>(out), lse, D, dm, s)));
 }
 
 }  // namespace primus::cuda

@@ -351,8 +351,8 @@ class CudaBackend final : public Backend {
     const int64_t B = qkv.dim(0), T = qkv.dim(1), HS = qkv.dim(2) / (NH + 2 * NKV);
     PRIMUS_CHECK(HS * (NH + 2 * NKV) == qkv.dim(2), "attention: width {} for NH={} NKV={}", qkv.dim(2), NH, NKV);
     if (!attention_supports_head_size(HS))
-      throw Error(fmt::format("the CUDA attention supports head sizes 64 and 128, not {}", HS),
-                  "choose n_embd / n_head = 64 or 128, or use backend.device=cpu");
+      throw Error(fmt::format("the CUDA attention supports head sizes up to 256, not {}", HS),
+                  "choose hidden_size / num_attention_heads <= 256 (64 and 128 run on tensor cores in bf16)");
     PRIMUS_CHECK(out.numel() == B * T * NH * HS && out.dtype == qkv.dtype, "attention: out {}", out.shape.str());
     check_f32(lse, B * NH * T, "attention lse");
     return {B, T, HS};

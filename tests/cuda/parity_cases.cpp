@@ -112,7 +112,9 @@ void rope_and_attention(std::vector<Case>& c, DType dt) {
   struct Dims { const char* name; int64_t B, T, NH, NKV, HS; };
   for (Dims d : {Dims{"attention_gqa_hs64", 2, 37, 4, 2, 64}, Dims{"attention_mha_hs128", 1, 70, 2, 2, 128},
                  Dims{"attention_mqa_hs64", 2, 33, 3, 1, 64}, Dims{"attention_gqa_hs128_t1", 3, 1, 4, 1, 128},
-                 Dims{"attention_gqa_hs64_long", 1, 200, 4, 2, 64}, Dims{"attention_gqa_hs128_long", 1, 150, 4, 2, 128}}) {
+                 Dims{"attention_gqa_hs64_long", 1, 200, 4, 2, 64}, Dims{"attention_gqa_hs128_long", 1, 150, 4, 2, 128},
+                 Dims{"attention_tiny_hs16", 2, 45, 4, 2, 16}, Dims{"attention_hs48", 1, 40, 2, 1, 48},
+                 Dims{"attention_hs80", 1, 35, 2, 2, 80}, Dims{"attention_hs256", 1, 20, 1, 1, 256}}) {
     const int64_t W = (d.NH + 2 * d.NKV) * d.HS;
     add(c, dt, d.name,
         {out("out", {d.B, d.T, d.NH * d.HS}), stat("lse", {d.B, d.NH, d.T}), in("qkv", {d.B, d.T, W}),
