@@ -8,6 +8,7 @@
 #include <charconv>
 #include <cstdlib>
 #include <filesystem>
+#include <set>
 
 #include "config/schema.h"
 #include "core/error.h"
@@ -108,17 +109,17 @@ void apply_override(Node& tree, const std::string& text, std::vector<std::string
     return;
   }
   std::string key = text.substr(0, eq);
+  Origin origin = Origin::labeled("--set " + text);
   if (is_section(key)) {
-    errors.push_back(fmt::format("--set {}: is a section; set one of its fields, e.g. {}.<field>=...", key, key));
+    errors.push_back(fmt::format("{}: {}: is a section; set one of its fields, e.g. {}.<field>=...", origin.str(), key, key));
     return;
   }
   if (find_field(key) == nullptr) {
     std::string suggestion = suggest_key(key);
-    errors.push_back(fmt::format("--set {}: unknown key{}", key,
+    errors.push_back(fmt::format("{}: {}: unknown key{}", origin.str(), key,
                                  suggestion.empty() ? "" : fmt::format("; did you mean {}?", suggestion)));
     return;
   }
-  Origin origin = Origin::labeled("--set");
   Node value = parse_yaml_text(text.substr(eq + 1), origin, errors);
   Node* node = &tree;
   std::vector<std::string> parts = split_overrides_key(key);
@@ -257,7 +258,9 @@ bool assign(const Field& field, const Node& node, ExperimentConfig& cfg) {
   return false;
 }
 
-void apply_tree(const Node& map, const std::string& prefix, LoadedExperiment& out, std::vector<std::string>& errors) {
+// Keys whose value could not be read are added to `unreadable`, so validation does not pile on.
+void apply_tree(const Node& map, const std::string& prefix, LoadedExperiment& out, std::vector<std::string>& errors,
+                std::set<std::string>& unreadable) {
   for (const auto& [key, value] : map.map) {
     std::string full = prefix.empty() ? key : prefix + "." + key;
     if (const Field* field = find_field(full)) {
@@ -265,10 +268,11 @@ void apply_tree(const Node& map, const std::string& prefix, LoadedExperiment& ou
         std::string expected(type_name(field->type));
         if (field->type == FieldType::kDataSources) expected = "a path or a blend [weight, path, weight, path, ...]";
         errors.push_back(fmt::format("{}: {}: expected {}, got {}", value.origin.str(), full, expected, describe(value)));
+        unreadable.insert(full);
       }
       out.provenance[full] = value.origin;
     } else if (is_section(full)) {
-      if (value.kind == Node::Kind::kMap) apply_tree(value, full, out, errors);
+      if (value.kind == Node::Kind::kMap) apply_tree(value, full, out, errors, unreadable);
       else if (value.kind != Node::Kind::kNull)
         errors.push_back(fmt::format("{}: {}: is a section; expected a map of its fields, got {}", value.origin.str(),
                                      full, describe(value)));
@@ -352,10 +356,11 @@ LoadedExperiment load_experiment_with_provenance(const std::string& path, const 
   LoadedExperiment out;
   out.files = loader.files;
   std::vector<std::string> errors = std::move(override_errors);
-  apply_tree(tree, "", out, errors);
+  std::set<std::string> unreadable;
+  apply_tree(tree, "", out, errors, unreadable);
   for (const Field& field : schema_fields())
     if (!out.provenance.count(std::string(field.key))) out.provenance[std::string(field.key)] = Origin::labeled("default");
-  collect_problems(out.config, out.provenance, errors);
+  collect_problems(out.config, out.provenance, errors, unreadable);
   throw_if_any(path, errors);
   return out;
 }

@@ -7,6 +7,7 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -31,8 +32,10 @@ LoadedExperiment load_experiment_with_provenance(const std::string& path,
 // Checks ranges and consistency of a config (for configs built in code; load_experiment already
 // does this). Throws primus::usage_error listing every problem.
 void validate_experiment(const ExperimentConfig& cfg, const Provenance& provenance = {});
-// Appends "origin: key: problem" lines for every problem found; throws nothing.
-void collect_problems(const ExperimentConfig& cfg, const Provenance& provenance, std::vector<std::string>& errors);
+// Appends "origin: key: problem" lines for every problem found, except problems naming a key in
+// `skip` (keys whose value could not be read at all); throws nothing.
+void collect_problems(const ExperimentConfig& cfg, const Provenance& provenance, std::vector<std::string>& errors,
+                      const std::set<std::string>& skip = {});
 
 // world_size / (tensor * pipeline). Throws primus::usage_error when the world size is not a multiple
 // of tensor * pipeline or the global batch is not a multiple of micro_batch_size * that size.

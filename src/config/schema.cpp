@@ -41,7 +41,7 @@ constexpr FieldType kD = FieldType::kDataSources;
 
 // clang-format off
 const std::vector<Field> kFields = {
-  {"workspace", kS, [](C& c) -> void* { return &c.workspace; }, "run directory is <workspace>/<exp_name>/", kAny},
+  {"workspace", kS, [](C& c) -> void* { return &c.workspace; }, "parent folder of the run directories: a run lives in workspace/exp_name/", kAny},
   {"exp_name", kS, [](C& c) -> void* { return &c.exp_name; }, "experiment name (a folder name: no '/', not '..')", kAny},
 
   {"model.preset", kS, [](C& c) -> void* { return &c.model.preset; }, "name of a file in configs/models/ whose fields are the defaults", kAny},
@@ -89,7 +89,7 @@ const std::vector<Field> kFields = {
   {"optim.decay_embeddings", kB, [](C& c) -> void* { return &c.optim.decay_embeddings; }, "apply weight decay to embeddings", kAny},
 
   {"schedule.kind", kS, [](C& c) -> void* { return &c.schedule.kind; }, "learning-rate schedule", one_of("constant|linear|cosine|wsd")},
-  {"schedule.lr_warmup_steps", kI, [](C& c) -> void* { return &c.schedule.lr_warmup_steps; }, "linear warmup from 0 to lr; <= train.steps", kNonNegative},
+  {"schedule.lr_warmup_steps", kI, [](C& c) -> void* { return &c.schedule.lr_warmup_steps; }, "linear warmup from 0 to lr", kNonNegative},
   {"schedule.lr_min_ratio", kF, [](C& c) -> void* { return &c.schedule.lr_min_ratio; }, "final lr as a fraction of lr (linear, cosine, wsd)", kUnit},
   {"schedule.lr_decay_steps", kI, [](C& c) -> void* { return &c.schedule.lr_decay_steps; }, "steps over which to decay; 0 = train.steps", kNonNegative},
   {"schedule.wsd_decay_ratio", kF, [](C& c) -> void* { return &c.schedule.wsd_decay_ratio; }, "wsd: fraction of the steps spent in the final decay", kUnit},

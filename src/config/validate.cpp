@@ -15,7 +15,8 @@ namespace {
 
 class Problems {
  public:
-  Problems(const Provenance& provenance, std::vector<std::string>& errors) : provenance_(provenance), errors_(errors) {}
+  Problems(const Provenance& provenance, std::vector<std::string>& errors, const std::set<std::string>& skip)
+      : provenance_(provenance), errors_(errors), skip_(skip) {}
 
   std::string where(const std::string& key) const {
     auto it = provenance_.find(key);
@@ -23,12 +24,14 @@ class Problems {
   }
   template <typename... Args>
   void add(const std::string& key, fmt::format_string<Args...> f, Args&&... args) {
+    if (skip_.count(key)) return;
     errors_.push_back(fmt::format("{}: {}: {}", where(key), key, fmt::format(f, std::forward<Args>(args)...)));
   }
 
  private:
   const Provenance& provenance_;
   std::vector<std::string>& errors_;
+  const std::set<std::string>& skip_;
 };
 
 void check_range(const Field& field, const ExperimentConfig& cfg, Problems& problems) {
@@ -138,15 +141,13 @@ void check_data(const ExperimentConfig& c, Problems& problems) {
   if (c.exp_name.empty() || c.exp_name == "." || c.exp_name == ".." || c.exp_name.find('/') != std::string::npos)
     problems.add("exp_name", "'{}' must be a plain folder name (no '/', not '.' or '..')", c.exp_name);
   if (c.workspace.empty()) problems.add("workspace", "must not be empty");
-  if (c.schedule.lr_warmup_steps > c.train.steps)
-    problems.add("schedule.lr_warmup_steps", "{} is longer than train.steps = {}", c.schedule.lr_warmup_steps,
-                 c.train.steps);
 }
 
 }  // namespace
 
-void collect_problems(const ExperimentConfig& cfg, const Provenance& provenance, std::vector<std::string>& errors) {
-  Problems problems(provenance, errors);
+void collect_problems(const ExperimentConfig& cfg, const Provenance& provenance, std::vector<std::string>& errors,
+                      const std::set<std::string>& skip) {
+  Problems problems(provenance, errors, skip);
   for (const Field& field : schema_fields()) check_range(field, cfg, problems);
   check_model(cfg.model, cfg.train, problems);
   check_parallel(cfg, problems);
@@ -155,7 +156,7 @@ void collect_problems(const ExperimentConfig& cfg, const Provenance& provenance,
 
 void validate_experiment(const ExperimentConfig& cfg, const Provenance& provenance) {
   std::vector<std::string> errors;
-  collect_problems(cfg, provenance, errors);
+  collect_problems(cfg, provenance, errors, {});
   if (errors.empty()) return;
   std::string message = fmt::format("invalid configuration ({} problem{}):", errors.size(), errors.size() == 1 ? "" : "s");
   for (const std::string& e : errors) message += "\n  " + e;
