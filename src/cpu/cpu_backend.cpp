@@ -69,10 +69,8 @@ void check_rope_tables(const Tensor& cos, const Tensor& sin, int64_t T, int64_t 
 class CpuBackend final : public Backend {
  public:
   explicit CpuBackend(int threads) : stats_(std::make_shared<MemoryStats>()) {
-    if (threads > 0) {
-      omp_set_num_threads(threads);
-      openblas_set_num_threads(threads);
-    }
+    if (threads > 0) omp_set_num_threads(threads);
+    openblas_set_num_threads(1);  // GEMMs are split over the OpenMP threads (kernels_matmul.h)
   }
 
   std::string_view name() const override { return "cpu"; }
@@ -293,7 +291,7 @@ class CpuBackend final : public Backend {
 void CpuBackend::fill(Tensor dst, float value) {
   const int64_t n = dst.numel();
   switch (dst.dtype) {
-    case DType::kF32: std::fill(dst.ptr<float>(), dst.ptr<float>() + n, value); break;
+    case DType::kF32: fill_kernel(dst.ptr<float>(), value, n); break;
     case DType::kBF16: std::fill(dst.ptr<uint16_t>(), dst.ptr<uint16_t>() + n, bf16_from_float(value)); break;
     case DType::kI32: std::fill(dst.ptr<int32_t>(), dst.ptr<int32_t>() + n, static_cast<int32_t>(value)); break;
     default: PRIMUS_CHECK(false, "fill: unsupported dtype {}", dtype_name(dst.dtype));

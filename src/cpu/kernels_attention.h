@@ -75,6 +75,26 @@ Real dot_kernel(const Real* a, const Real* b, int64_t n) {
   return s;
 }
 
+// xt (HS,T) = the head of width HS at x (rows of stride C3), transposed, so that a row of scores
+// is HS contiguous axpy passes instead of t dot products.
+template <typename Real>
+void head_transpose_kernel(Real* xt, const Real* x, int64_t T, int64_t C3, int64_t HS) {
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t i = 0; i < HS; ++i) xt[i * T + t] = x[t * C3 + i];
+}
+
+// s[t2] = scale * sum_i a[i] * xt[i][t2] for t2 in [0, t].
+template <typename Real>
+void scores_row_kernel(Real* s, const Real* a, const Real* xt, int64_t t, int64_t T, int64_t HS, Real scale) {
+  for (int64_t t2 = 0; t2 <= t; ++t2) s[t2] = 0;
+  for (int64_t i = 0; i < HS; ++i) {
+    const Real ai = scale * a[i];
+    const Real* row = xt + i * T;
+#pragma omp simd
+    for (int64_t t2 = 0; t2 <= t; ++t2) s[t2] += ai * row[t2];
+  }
+}
+
 template <typename Real>
 void attention_forward_kernel(Real* out, Real* lse, const Real* qkv, int64_t B, int64_t T,
                               int64_t NH, int64_t NKV, int64_t HS) {
@@ -83,18 +103,19 @@ void attention_forward_kernel(Real* out, Real* lse, const Real* qkv, int64_t B, 
   const Real scale = Real(1) / std::sqrt(static_cast<Real>(HS));
 #pragma omp parallel if (B * NH * T * T * HS >= kParallelMinWork)
   {
-    std::vector<Real> s(static_cast<size_t>(T));  // (T) scores, then probabilities of one row
-#pragma omp for collapse(3) schedule(static)
+    std::vector<Real> kt(static_cast<size_t>(HS * T));  // (HS,T) keys of one head, transposed
+    std::vector<Real> s(static_cast<size_t>(T));         // (T) scores, then probabilities
+#pragma omp for collapse(2) schedule(static)
     for (int64_t b = 0; b < B; ++b) {
       for (int64_t h = 0; h < NH; ++h) {
+        const Real* base = qkv + b * T * C3;
+        const int64_t v_off = (NH + NKV + h / group) * HS;
+        head_transpose_kernel(kt.data(), base + (NH + h / group) * HS, T, C3, HS);
         for (int64_t t = 0; t < T; ++t) {
-          const Real* q = qkv + (b * T + t) * C3 + h * HS;
-          const int64_t k_off = (NH + h / group) * HS, v_off = (NH + NKV + h / group) * HS;
+          scores_row_kernel(s.data(), base + t * C3 + h * HS, kt.data(), t, T, HS, scale);
           Real mx = -std::numeric_limits<Real>::infinity();
-          for (int64_t t2 = 0; t2 <= t; ++t2) {
-            s[t2] = scale * dot_kernel(q, qkv + (b * T + t2) * C3 + k_off, HS);
-            mx = std::max(mx, s[t2]);
-          }
+#pragma omp simd reduction(max : mx)
+          for (int64_t t2 = 0; t2 <= t; ++t2) mx = s[t2] > mx ? s[t2] : mx;
           Real sum = 0;
 #pragma omp simd reduction(+ : sum)
           for (int64_t t2 = 0; t2 <= t; ++t2) {
@@ -106,7 +127,8 @@ void attention_forward_kernel(Real* out, Real* lse, const Real* qkv, int64_t B, 
           for (int64_t i = 0; i < HS; ++i) o[i] = 0;
           for (int64_t t2 = 0; t2 <= t; ++t2) {
             const Real p = s[t2] * inv;
-            const Real* v = qkv + (b * T + t2) * C3 + v_off;
+            const Real* v = base + t2 * C3 + v_off;
+#pragma omp simd
             for (int64_t i = 0; i < HS; ++i) o[i] += p * v[i];
           }
           lse[(b * NH + h) * T + t] = mx + std::log(sum);
@@ -124,30 +146,43 @@ void attention_backward_kernel(Real* dqkv, const Real* dout, const Real* qkv, co
   // One task per (batch, kv head): it alone writes that kv head's dk, dv and its query heads' dq.
   const int64_t C3 = (NH + 2 * NKV) * HS, CO = NH * HS, group = NH / NKV;
   const Real scale = Real(1) / std::sqrt(static_cast<Real>(HS));
-#pragma omp parallel for collapse(2) schedule(static) if (B * NH * T * T * HS >= kParallelMinWork)
-  for (int64_t b = 0; b < B; ++b) {
-    for (int64_t g = 0; g < NKV; ++g) {
-      const int64_t k_off = (NH + g) * HS, v_off = (NH + NKV + g) * HS;
-      for (int64_t h = g * group; h < (g + 1) * group; ++h) {
-        for (int64_t t = 0; t < T; ++t) {
-          const Real* q = qkv + (b * T + t) * C3 + h * HS;
-          Real* dq = dqkv + (b * T + t) * C3 + h * HS;
-          const Real* d = dout + (b * T + t) * CO + h * HS;
-          const Real* o = out + (b * T + t) * CO + h * HS;
-          const Real l = lse[(b * NH + h) * T + t];
-          const Real D = dot_kernel(d, o, HS);  // sum_t2 p * dp
-          for (int64_t t2 = 0; t2 <= t; ++t2) {
-            const Real* k = qkv + (b * T + t2) * C3 + k_off;
-            const Real* v = qkv + (b * T + t2) * C3 + v_off;
-            Real* dk = dqkv + (b * T + t2) * C3 + k_off;
-            Real* dv = dqkv + (b * T + t2) * C3 + v_off;
-            const Real p = exp_of(scale * dot_kernel(q, k, HS) - l);
-            const Real ds = scale * p * (dot_kernel(d, v, HS) - D);
+#pragma omp parallel if (B * NH * T * T * HS >= kParallelMinWork)
+  {
+    std::vector<Real> kt(static_cast<size_t>(HS * T)), vt(static_cast<size_t>(HS * T));  // (HS,T) each
+    std::vector<Real> p(static_cast<size_t>(T)), ds(static_cast<size_t>(T));             // (T) each
+#pragma omp for collapse(2) schedule(static)
+    for (int64_t b = 0; b < B; ++b) {
+      for (int64_t g = 0; g < NKV; ++g) {
+        const Real* base = qkv + b * T * C3;
+        Real* dbase = dqkv + b * T * C3;
+        const int64_t k_off = (NH + g) * HS, v_off = (NH + NKV + g) * HS;
+        head_transpose_kernel(kt.data(), base + k_off, T, C3, HS);
+        head_transpose_kernel(vt.data(), base + v_off, T, C3, HS);
+        for (int64_t h = g * group; h < (g + 1) * group; ++h) {
+          for (int64_t t = 0; t < T; ++t) {
+            const Real* q = base + t * C3 + h * HS;
+            Real* dq = dbase + t * C3 + h * HS;
+            const Real* d = dout + (b * T + t) * CO + h * HS;
+            const Real l = lse[(b * NH + h) * T + t];
+            const Real D = dot_kernel(d, out + (b * T + t) * CO + h * HS, HS);  // sum_t2 p * dp
+            scores_row_kernel(p.data(), q, kt.data(), t, T, HS, scale);
+            scores_row_kernel(ds.data(), d, vt.data(), t, T, HS, Real(1));  // dp = d . v
 #pragma omp simd
-            for (int64_t i = 0; i < HS; ++i) {  // dq, dk, dv never overlap
-              dq[i] += ds * k[i];
-              dk[i] += ds * q[i];
-              dv[i] += p * d[i];
+            for (int64_t t2 = 0; t2 <= t; ++t2) {
+              p[t2] = exp_of(p[t2] - l);
+              ds[t2] = scale * p[t2] * (ds[t2] - D);
+            }
+            for (int64_t t2 = 0; t2 <= t; ++t2) {
+              const Real* k = base + t2 * C3 + k_off;
+              Real* dk = dbase + t2 * C3 + k_off;
+              Real* dv = dbase + t2 * C3 + v_off;
+              const Real pt = p[t2], dst = ds[t2];
+#pragma omp simd
+              for (int64_t i = 0; i < HS; ++i) {  // dq, dk, dv never overlap
+                dq[i] += dst * k[i];
+                dk[i] += dst * q[i];
+                dv[i] += pt * d[i];
+              }
             }
           }
         }

@@ -1,4 +1,4 @@
-// CPU elementwise kernels: GELU (tanh approximation), SwiGLU, residual add and in-place scale.
+// CPU elementwise kernels: GELU (tanh approximation), SwiGLU, residual add, fill and scale.
 // Backward outputs accumulate (+=); a null d* pointer means "not needed". GELU uses
 // 0.5 * (1 + tanh(u)) = sigmoid(2u), which keeps full relative accuracy in the negative tail.
 #pragma once
@@ -84,6 +84,12 @@ void residual_backward_kernel(Real* da, Real* db, const Real* dout, int64_t n) {
 #pragma omp parallel for simd schedule(static) if (n >= kParallelMinWork)
     for (int64_t i = 0; i < n; ++i) db[i] += dout[i];
   }
+}
+
+template <typename Real>
+void fill_kernel(Real* t, Real value, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMinWork)
+  for (int64_t i = 0; i < n; ++i) t[i] = value;
 }
 
 template <typename Real>
