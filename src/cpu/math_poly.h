@@ -12,8 +12,8 @@ namespace primus::cpu {
 
 inline float exp_poly(float x) {
   // Clamp to where 2^n stays a normal float; exp(-87.3) ~ 1e-38 stands in for 0.
-  x = x > -87.3f ? x : -87.3f;  // NaN stays NaN through both selects
-  x = x < 88.0f ? x : 88.0f;
+  x = x < -87.3f ? -87.3f : x;  // both comparisons are false for NaN, which passes through
+  x = x > 88.0f ? 88.0f : x;
   // n = round(x / ln2) by the 1.5 * 2^23 trick (round to nearest, no rounding-mode dependence).
   const float shifter = 12582912.0f;
   const float n = (x * 1.44269504088896341f + shifter) - shifter;

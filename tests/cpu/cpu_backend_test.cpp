@@ -173,6 +173,22 @@ TEST_F(CpuBackendTest, CrossEntropyMatchesDoubleKernel) {
   EXPECT_TRUE(all_close(flogits, dlogits, kTol));
 }
 
+// The trainer detects a diverged step by a NaN loss: the vectorized exp must not hide one.
+TEST_F(CpuBackendTest, NaNPropagatesThroughLossAndActivations) {
+  auto logits = to_float(r.normal(N * Vp)), losses = poisoned_float(N);
+  std::vector<int32_t> tgt = r.ints(N, 0, V);
+  logits[3 * Vp + 5] = std::numeric_limits<float>::quiet_NaN();
+  be->cross_entropy_forward(view(losses, {N}), view(logits, {N, Vp}), view(tgt, {N}), V, -1);
+  EXPECT_TRUE(std::isnan(losses[3]));
+  EXPECT_TRUE(std::isfinite(losses[2]));
+  auto x = to_float(r.normal(64)), y = poisoned_float(64), z = poisoned_float(32);
+  x[7] = std::numeric_limits<float>::quiet_NaN();
+  be->gelu_forward(view(y, {64}), view(x, {64}));
+  EXPECT_TRUE(std::isnan(y[7]));
+  be->swiglu_forward(view(z, {1, 32}), view(x, {1, 64}));
+  EXPECT_TRUE(std::isnan(z[7]));
+}
+
 // AdamW through the interface: two steps, two segments with different decay, against the double
 // kernel; the same update with fp32 master weights copies master into params.
 TEST_F(CpuBackendTest, AdamWMatchesDoubleKernel) {
@@ -221,6 +237,29 @@ TEST_F(CpuBackendTest, GradNormSquaredWritesSumOfSquares) {
   }
   be->grad_norm_squared(view(out, {1}), Tensor{bf.data(), DType::kBF16, Shape{n}});
   EXPECT_NEAR(out[0], want_bf, 1e-6 * want_bf);
+}
+
+// Large enough that every GEMM is split over the threads, with an odd thread count whose blocks
+// end mid-way: the blocks must tile the output exactly.
+TEST(CpuBackendThreads, SplitMatmulMatchesDoubleKernel) {
+  auto be = make_cpu_backend(3);
+  Rand r(72);
+  const int64_t n = 67, c = 131, oc = 301;  // n * c * oc > kGemmParallelMinWork
+  ASSERT_GE(n * c * oc, kGemmParallelMinWork);
+  Vec inp = r.normal(n * c), w = r.normal(oc * c), b = r.normal(oc), dout = r.normal(n * oc);
+  Vec out(n * oc), dinp = r.normal(n * c), dw = r.normal(oc * c), db = r.normal(oc);
+  auto finp = to_float(inp), fw = to_float(w), fb = to_float(b), fdout = to_float(dout);
+  auto fout = poisoned_float(n * oc), fdinp = to_float(dinp), fdw = to_float(dw), fdb = to_float(db);
+  matmul_forward_kernel(out.data(), inp.data(), w.data(), b.data(), n, c, oc);
+  matmul_backward_kernel(dinp.data(), dw.data(), db.data(), dout.data(), inp.data(), w.data(), n, c, oc);
+  be->matmul_forward(view(fout, {n, oc}), view(finp, {n, c}), view(fw, {oc, c}), view(fb, {oc}));
+  be->matmul_backward(view(fdinp, {n, c}), view(fdw, {oc, c}), view(fdb, {oc}), view(fdout, {n, oc}),
+                      view(finp, {n, c}), view(fw, {oc, c}));
+  // Sums of up to 301 products of unit normals in fp32: errors relative to magnitudes of ~10.
+  EXPECT_TRUE(all_close(fout, out, 1e-4, 1.0));
+  EXPECT_TRUE(all_close(fdinp, dinp, 1e-4, 1.0));
+  EXPECT_TRUE(all_close(fdw, dw, 1e-4, 1.0));
+  EXPECT_TRUE(all_close(fdb, db, 1e-4, 1.0));
 }
 
 }  // namespace
