@@ -73,40 +73,41 @@ std::vector<float> InferenceSession::step(std::span<const int32_t> new_tokens) {
   be.copy_from_host(tokens, new_tokens.data());
   Tensor wpe = m.pos_ >= 0 ? m.param(m.pos_).slice(pos_ * d_.C, {n, d_.C}) : Tensor{};  // positions [pos, pos+n)
   be.encoder_forward(x.view({1, n, d_.C}), tokens, m.param(m.emb_), wpe);
-  auto normalize = [&](Tensor out, Tensor inp, int w, int b) {
+  auto w = [&](int index) { return index < 0 ? Tensor{} : m.param(index); };  // fp32 master weights
+  auto normalize = [&](Tensor out, Tensor inp, int weight, int bias) {
     if (d_.llama) {
-      be.rmsnorm_forward(out, rstd, inp, m.p(w), eps);
+      be.rmsnorm_forward(out, rstd, inp, w(weight), eps);
     } else {
-      be.layernorm_forward(out, mean, rstd, inp, m.p(w), m.p(b), eps);
+      be.layernorm_forward(out, mean, rstd, inp, w(weight), w(bias), eps);
     }
   };
   for (int64_t l = 0; l < d_.L; ++l) {
     const Model::LayerParams& lp = m.layer_params_[l];
     normalize(norm, x, lp.norm1_w, lp.norm1_b);
-    be.matmul_forward(qkv.view({n, QKV}), norm, m.p(lp.qkv_w), m.p(lp.qkv_b));
+    be.matmul_forward(qkv.view({n, QKV}), norm, w(lp.qkv_w), w(lp.qkv_b));
     if (d_.llama)
       be.rope_forward(qkv, qkv, rope_cos_.slice(pos_ * half, {n, half}), rope_sin_.slice(pos_ * half, {n, half}),
                       d_.NH, d_.NKV);
     be.copy_to_host(host_qkv_.data(), qkv);
     attention_host(l, n);
     be.copy_from_host(atty, host_atty_.data());
-    be.matmul_forward(branch, atty, m.p(lp.attn_proj_w), m.p(lp.attn_proj_b));
+    be.matmul_forward(branch, atty, w(lp.attn_proj_w), w(lp.attn_proj_b));
     be.residual_forward(x, x, branch);
     normalize(norm, x, lp.norm2_w, lp.norm2_b);
-    be.matmul_forward(fch, norm, m.p(lp.fc_w), m.p(lp.fc_b));
+    be.matmul_forward(fch, norm, w(lp.fc_w), w(lp.fc_b));
     if (d_.llama) {
       be.swiglu_forward(fch_act, fch);
     } else {
       be.gelu_forward(fch_act, fch);
     }
-    be.matmul_forward(branch, fch_act, m.p(lp.proj_w), m.p(lp.proj_b));
+    be.matmul_forward(branch, fch_act, w(lp.proj_w), w(lp.proj_b));
     be.residual_forward(x, x, branch);
   }
   Tensor last = x.slice((n - 1) * d_.C, {1, d_.C});  // (1,C)
   if (d_.llama) {
-    be.rmsnorm_forward(normf_, normf_rstd_, last, m.p(m.normf_w_), eps);
+    be.rmsnorm_forward(normf_, normf_rstd_, last, w(m.normf_w_), eps);
   } else {
-    be.layernorm_forward(normf_, normf_mean_, normf_rstd_, last, m.p(m.normf_w_), m.p(m.normf_b_), eps);
+    be.layernorm_forward(normf_, normf_mean_, normf_rstd_, last, w(m.normf_w_), w(m.normf_b_), eps);
   }
   be.matmul_forward(logits_, normf_, m.param(m.head_), Tensor{});
   std::vector<float> out(static_cast<size_t>(d_.V));  // (V)

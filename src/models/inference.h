@@ -1,6 +1,7 @@
 // KV-cache inference for one sequence: each step() runs only the new tokens through the model,
 // attending to keys and values cached (on the host) from earlier steps. Norms, linears and
 // activations run as Backend ops on rows of the new tokens; attention over the cache is a host loop.
+// It computes in fp32 from the fp32 parameter buffer, whatever the model's compute dtype.
 // The session reads the Model's parameters live, so it sees weights loaded after it was created.
 #pragma once
 #include <cstdint>

@@ -35,9 +35,9 @@ std::string_view op_name(Op op) {
 
 Model::Model(const config::ModelConfig& cfg, Backend& backend, int64_t B, int64_t T, DType compute)
     : cfg_(cfg), dims_(model_dims(cfg)), backend_(backend), B_(B), T_(T), compute_(compute) {
-  if (compute != DType::kF32)
-    throw usage_error(fmt::format("the model computes in fp32 only so far, not {}", dtype_name(compute)),
-                      "set precision.compute=fp32");
+  if (compute != DType::kF32 && compute != DType::kBF16)
+    throw usage_error(fmt::format("the model computes in fp32 or bf16, not {}", dtype_name(compute)),
+                      "set precision.compute=fp32 or bf16");
   PRIMUS_CHECK(B > 0 && T > 0, "B={} T={}", B, T);
   if (T > dims_.maxT)
     throw usage_error(fmt::format("sequence length {} exceeds model.max_position_embeddings {}", T, dims_.maxT),
@@ -77,6 +77,14 @@ Model::Model(const config::ModelConfig& cfg, Backend& backend, int64_t B, int64_
   grads_mem_ = backend_.alloc(static_cast<size_t>(num_params_) * sizeof(float));
   params_ = params_mem_.as(DType::kF32, {num_params_});  // (P)
   grads_ = grads_mem_.as(DType::kF32, {num_params_});    // (P)
+  if (compute_ != DType::kF32) {
+    ArenaPlan plan;
+    plan.add(&cparams_, compute_, {num_params_});
+    plan.add(&cgrads_, compute_, {num_params_});
+    plan.add(&cgrads_f32_, DType::kF32, {num_params_});
+    plan.add(&logits_row_, DType::kF32, {dims_.Vp});
+    compute_mem_ = plan.commit(backend_);
+  }
   plan_activations();
   if (llama) {
     const RopeTables tables = rope_tables(cfg_, dims_.HS, T_);
@@ -87,6 +95,7 @@ Model::Model(const config::ModelConfig& cfg, Backend& backend, int64_t B, int64_
 
 void Model::check_backend_support() const {
   std::vector<Op> ops = {Op::kEncoder, Op::kMatmul, Op::kAttention, Op::kResidual, Op::kCrossEntropy};
+  if (compute_ != DType::kF32) ops.push_back(Op::kConvert);
   if (dims_.llama) {
     ops.insert(ops.end(), {Op::kRmsNorm, Op::kRope, Op::kSwiglu});
   } else {
@@ -103,36 +112,36 @@ void Model::plan_activations() {
   const ModelDims& d = dims_;
   const int64_t N = B_ * T_, QKV = d.qkv_dim(), A = d.NH * d.HS;
   const int64_t FC = d.llama ? 2 * d.FF : d.FF;
-  const DType f = DType::kF32;
+  const DType f = compute_, f32 = DType::kF32;  // activations in the compute dtype, statistics in fp32
   ArenaPlan plan;
   plan.add(&tokens_, DType::kI32, {B_, T_});
   plan.add(&targets_, DType::kI32, {N});
   if (d.llama) {
-    plan.add(&rope_cos_, f, {T_, d.HS / 2});
-    plan.add(&rope_sin_, f, {T_, d.HS / 2});
+    plan.add(&rope_cos_, f32, {T_, d.HS / 2});
+    plan.add(&rope_sin_, f32, {T_, d.HS / 2});
   }
   plan.add(&encoded_, f, {N, d.C});
   acts_.resize(static_cast<size_t>(d.L));
   for (LayerActs& a : acts_) {
     plan.add(&a.norm1, f, {N, d.C});
-    if (!d.llama) plan.add(&a.norm1_mean, f, {N});
-    plan.add(&a.norm1_rstd, f, {N});
+    if (!d.llama) plan.add(&a.norm1_mean, f32, {N});
+    plan.add(&a.norm1_rstd, f32, {N});
     plan.add(&a.qkv, f, {B_, T_, QKV});
     plan.add(&a.atty, f, {B_, T_, A});
-    plan.add(&a.lse, f, {B_, d.NH, T_});
+    plan.add(&a.lse, f32, {B_, d.NH, T_});
     plan.add(&a.res1, f, {N, d.C});
     plan.add(&a.norm2, f, {N, d.C});
-    if (!d.llama) plan.add(&a.norm2_mean, f, {N});
-    plan.add(&a.norm2_rstd, f, {N});
+    if (!d.llama) plan.add(&a.norm2_mean, f32, {N});
+    plan.add(&a.norm2_rstd, f32, {N});
     plan.add(&a.fch, f, {N, FC});
     plan.add(&a.fch_act, f, {N, d.FF});
     plan.add(&a.res2, f, {N, d.C});
   }
   plan.add(&normf_, f, {N, d.C});
-  if (!d.llama) plan.add(&normf_mean_, f, {N});
-  plan.add(&normf_rstd_, f, {N});
+  if (!d.llama) plan.add(&normf_mean_, f32, {N});
+  plan.add(&normf_rstd_, f32, {N});
   plan.add(&logits_, f, {B_, T_, d.Vp});
-  plan.add(&losses_, f, {N});
+  plan.add(&losses_, f32, {N});
   Scratch& s = scratch_;
   plan.add(&s.dres, f, {N, d.C});
   plan.add(&s.dnorm, f, {N, d.C});
@@ -153,6 +162,20 @@ Tensor Model::param(int index) {
 Tensor Model::grad(int index) {
   const ParamInfo& info = infos_.at(static_cast<size_t>(index));
   return grads_.slice(info.offset, info.shape);
+}
+
+Tensor Model::p(int index) {
+  if (index < 0) return Tensor{};
+  if (compute_ == DType::kF32) return param(index);
+  const ParamInfo& info = infos_[static_cast<size_t>(index)];
+  return cparams_.slice(info.offset, info.shape);
+}
+
+Tensor Model::g(int index) {
+  if (index < 0) return Tensor{};
+  if (compute_ == DType::kF32) return grad(index);
+  const ParamInfo& info = infos_[static_cast<size_t>(index)];
+  return cgrads_.slice(info.offset, info.shape);
 }
 
 void Model::init_weights(uint64_t seed) {
@@ -188,6 +211,7 @@ float Model::forward(const int32_t* inputs, const int32_t* targets, int64_t igno
       throw Error(fmt::format("token id {} at position {} is outside the vocabulary [0, {})", inputs[i], i, d.V),
                   "the data and model.vocab_size disagree: check the tokenizer");
   backend_.copy_from_host(tokens_, inputs);
+  if (compute_ != DType::kF32) backend_.convert(cparams_, params_);  // the optimizer may have moved params_
   backend_.encoder_forward(encoded_.view({B_, T_, d.C}), tokens_, p(emb_), p(pos_));
   Tensor x = encoded_;  // (N,C)
   for (int64_t l = 0; l < d.L; ++l) {
@@ -259,6 +283,7 @@ void Model::backward(float loss_scale) {
   const int64_t N = B_ * T_;
   Scratch& s = scratch_;
   const float grad_scale = valid_targets_ > 0 ? loss_scale / static_cast<float>(valid_targets_) : 0.0f;
+  if (compute_ != DType::kF32) backend_.fill(cgrads_, 0.0f);
   Tensor dlogits = logits_.view({N, d.Vp});  // in place over the logits
   backend_.cross_entropy_backward(dlogits, dlogits, targets_, d.V, ignore_index_, grad_scale);
   backend_.fill(s.dnorm, 0.0f);
@@ -272,6 +297,10 @@ void Model::backward(float loss_scale) {
   }
   for (int64_t l = d.L - 1; l >= 0; --l) backward_block(l, l > 0 ? acts_[l - 1].res2 : encoded_);
   backend_.encoder_backward(g(emb_), g(pos_), s.dres.view({B_, T_, d.C}), tokens_);
+  if (compute_ != DType::kF32) {  // grads_ (fp32) += this backward's bf16 gradients
+    backend_.convert(cgrads_f32_, cgrads_);
+    backend_.residual_forward(grads_, grads_, cgrads_f32_);
+  }
 }
 
 void Model::backward_block(int64_t l, Tensor x) {
@@ -325,7 +354,12 @@ std::vector<float> Model::forward_last_logits(std::span<const int32_t> tokens) {
   std::copy(tokens.begin(), tokens.end(), inputs.begin());
   forward(inputs.data(), nullptr);
   std::vector<float> out(static_cast<size_t>(dims_.V));  // (V)
-  backend_.copy_to_host(out.data(), logits_.slice((n - 1) * dims_.Vp, {dims_.V}));
+  Tensor row = logits_.slice((n - 1) * dims_.Vp, {dims_.Vp});  // (Vp) compute dtype
+  if (compute_ != DType::kF32) {
+    backend_.convert(logits_row_, row);
+    row = logits_row_;
+  }
+  backend_.copy_to_host(out.data(), row.slice(0, {dims_.V}));
   return out;
 }
 

@@ -1,6 +1,8 @@
 // GPT-2 and Llama decoder-only models as single-device code over Backend& ops: one flat parameter
 // buffer, one flat gradient buffer, activations planned up front for a fixed micro-batch (B,T).
 // Contract: backward() ACCUMULATES into grads_buffer(); call zero_grads() between optimizer steps.
+// Compute dtype bf16 (mixed precision): params_buffer()/grads_buffer() stay fp32 (master weights,
+// what optimizers and checkpoints see); forward casts them to a bf16 copy, activations are bf16.
 // logits() holds the last forward's logits until backward(), which overwrites them with dlogits.
 // Hugging Face names/layouts (GPT2LMHeadModel, LlamaForCausalLM) come from hf_tensors().
 #pragma once
@@ -77,7 +79,7 @@ class Model {
   // Accumulates parameter gradients (grads_buffer +=) of loss * loss_scale (e.g. 1/grad_accum_steps). Call after forward.
   void backward(float loss_scale = 1.0f);
   void zero_grads();
-  Tensor logits() { return logits_; }  // (B,T,Vp) of the last forward (valid after forward, until backward)
+  Tensor logits() { return logits_; }  // (B,T,Vp) compute dtype, of the last forward (valid until backward)
   // No-cache inference: logits (V) after the last of tokens (1 <= size <= T), from a full forward of
   // row 0 padded to T (causal attention makes the padding irrelevant).
   std::vector<float> forward_last_logits(std::span<const int32_t> tokens);
@@ -109,8 +111,10 @@ class Model {
     Tensor datty;               // (B,T,NH*HS)
     Tensor dfch, dfch_act;      // (N,FF or 2*FF), (N,FF)
   };
-  Tensor p(int index) { return index < 0 ? Tensor{} : param(index); }
-  Tensor g(int index) { return index < 0 ? Tensor{} : grad(index); }
+  // Views of parameter / gradient `index` in the compute dtype (the fp32 buffers in fp32 mode, the
+  // bf16 copies otherwise); empty where index < 0.
+  Tensor p(int index);
+  Tensor g(int index);
   void check_backend_support() const;
   void plan_activations();
   void forward_block(int64_t l, Tensor x);
@@ -126,7 +130,12 @@ class Model {
   int emb_ = -1, pos_ = -1, normf_w_ = -1, normf_b_ = -1, head_ = -1;  // head_ == emb_ when tied
   int64_t num_params_ = 0;
   Buffer params_mem_, grads_mem_, acts_mem_;
-  Tensor params_, grads_;            // (P) flat
+  Tensor params_, grads_;            // (P) flat fp32: master weights and accumulated gradients
+  // bf16 compute mode only: params_ cast at every forward; backward's gradients, added to grads_ at its end.
+  Buffer compute_mem_;
+  Tensor cparams_, cgrads_;          // (P) bf16
+  Tensor cgrads_f32_;                // (P) fp32 staging for grads_ += cgrads_
+  Tensor logits_row_;                // (Vp) fp32 staging for forward_last_logits
   size_t activation_bytes_ = 0;
   Tensor tokens_, targets_;          // (B,T) int32, backend memory
   Tensor rope_cos_, rope_sin_;       // (T,HS/2), llama only

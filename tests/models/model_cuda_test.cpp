@@ -52,7 +52,8 @@ struct TrainRun {
   Model model;
   Buffer state;
   Tensor m, v, norm2;  // (P), (P), (1)
-  TrainRun(Backend& backend, const config::ModelConfig& cfg, int64_t B, int64_t T) : be(backend), model(cfg, backend, B, T) {
+  TrainRun(Backend& backend, const config::ModelConfig& cfg, int64_t B, int64_t T, DType compute = DType::kF32)
+      : be(backend), model(cfg, backend, B, T, compute) {
     model.init_weights(5);
     const int64_t P = model.num_params();
     state = be.alloc(static_cast<size_t>(2 * P + 1) * sizeof(float));
@@ -109,6 +110,45 @@ TEST_P(ModelCuda, TwentyStepsMatchTheCpu) {
     a.update(step);
     b.update(step);
   }
+}
+
+// Mixed precision (bf16 compute, fp32 master weights and gradients) follows the fp32 CPU run.
+TEST_P(ModelCuda, Bf16TwentyStepsFollowTheCpu) {
+  auto gpu = cuda_backend();
+  if (!gpu) GTEST_SKIP() << "no CUDA backend or GPU here";
+  auto cpu = runtime::make_backend("cpu");
+  const int64_t B = 2, T = 32;
+  const config::ModelConfig cfg = tiny(GetParam());
+  TrainRun a(*cpu, cfg, B, T), b(*gpu, cfg, B, T, DType::kBF16);
+  ASSERT_EQ(b.model.params_buffer().dtype, DType::kF32);
+  ASSERT_EQ(b.model.logits().dtype, DType::kBF16);
+  Rng rng(9);
+  std::vector<int32_t> inputs(B * T), targets(B * T);  // (B,T)
+  for (int32_t& t : inputs) t = static_cast<int32_t>(rng.below(100));
+  for (int32_t& t : targets) t = static_cast<int32_t>(rng.below(100));
+  float first = 0.0f, last = 0.0f;
+  for (int64_t step = 1; step <= 20; ++step) {
+    a.model.zero_grads();
+    b.model.zero_grads();
+    const float la = a.model.forward(inputs.data(), targets.data());
+    const float lb = b.model.forward(inputs.data(), targets.data());
+    ASSERT_NEAR(lb, la, 2e-2 * std::abs(la)) << "step " << step;
+    if (step == 1) first = lb;
+    last = lb;
+    a.model.backward();
+    b.model.backward();
+    if (step == 1) {
+      const std::vector<float> ga = to_host(*cpu, a.model.grads_buffer()), gb = to_host(*gpu, b.model.grads_buffer());
+      EXPECT_LT(testing::relative_error(gb, ga), 5e-2);
+    }
+    a.update(step);
+    b.update(step);
+  }
+  EXPECT_LT(last, 0.7f * first);  // it trains
+  const std::vector<int32_t> prompt = {1, 2, 3};
+  const std::vector<float> logits = b.model.forward_last_logits(prompt);
+  EXPECT_EQ(static_cast<int64_t>(logits.size()), cfg.vocab_size);
+  EXPECT_TRUE(std::isfinite(logits[0]));
 }
 
 TEST_P(ModelCuda, CachedGreedyEqualsUncached) {
