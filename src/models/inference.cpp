@@ -94,11 +94,11 @@ std::vector<float> InferenceSession::step(std::span<const int32_t> new_tokens) {
     be.matmul_forward(branch, atty, w(lp.attn_proj_w), w(lp.attn_proj_b));
     be.residual_forward(x, x, branch);
     normalize(norm, x, lp.norm2_w, lp.norm2_b);
-    be.matmul_forward(fch, norm, w(lp.fc_w), w(lp.fc_b));
     if (d_.llama) {
+      be.matmul_forward(fch, norm, w(lp.fc_w), w(lp.fc_b));
       be.swiglu_forward(fch_act, fch);
     } else {
-      be.gelu_forward(fch_act, fch);
+      be.matmul_gelu_forward(fch_act, fch, norm, w(lp.fc_w), w(lp.fc_b));
     }
     be.matmul_forward(branch, fch_act, w(lp.proj_w), w(lp.proj_b));
     be.residual_forward(x, x, branch);

@@ -266,11 +266,11 @@ void Model::forward_block(int64_t l, Tensor x) {
   } else {
     backend_.layernorm_forward(a.norm2, a.norm2_mean, a.norm2_rstd, a.res1, p(lp.norm2_w), p(lp.norm2_b), eps);
   }
-  backend_.matmul_forward(a.fch, a.norm2, p(lp.fc_w), p(lp.fc_b));
   if (d.llama) {
+    backend_.matmul_forward(a.fch, a.norm2, p(lp.fc_w), p(lp.fc_b));
     backend_.swiglu_forward(a.fch_act, a.fch);
   } else {
-    backend_.gelu_forward(a.fch_act, a.fch);
+    backend_.matmul_gelu_forward(a.fch_act, a.fch, a.norm2, p(lp.fc_w), p(lp.fc_b));
   }
   backend_.matmul_forward(a.res2, a.fch_act, p(lp.proj_w), p(lp.proj_b));
   backend_.residual_forward(a.res2, a.res1, a.res2);
