@@ -1,10 +1,15 @@
 // `primus train -c exp.yaml [--set k=v] [--resume | --force] [--init-from DIR]`: loads and
-// validates the experiment, makes the backend and runs train::run_training.
+// validates the experiment, makes the backend and runs train::run_training. Under mpirun or srun
+// every rank runs this: the ranks form one data-parallel group (dist::DataParallel behind the
+// trainer's GradSync hook), and a rank that fails takes the others down naming itself.
 #include <memory>
 
 #include "apps/primus/commands.h"
 #include "config/loader.h"
 #include "core/error.h"
+#include "core/log.h"
+#include "dist/data_parallel.h"
+#include "dist/mesh.h"
 #include "runtime/backends.h"
 #include "train/run.h"
 
@@ -16,6 +21,17 @@ struct TrainOptions {
   std::vector<std::string> overrides;
   std::string init_from;
   bool resume = false, force = false;
+};
+
+// The trainer's data-parallel hook over a dist::DataParallel.
+class DataParallelSync final : public train::GradSync {
+ public:
+  explicit DataParallelSync(dist::Comm& dp) : dp_(dp) {}
+  void average_grads(Tensor grads) override { dp_.all_reduce_grads(grads); }
+  double average(double value) override { return dp_.average(static_cast<float>(value)); }
+
+ private:
+  dist::DataParallel dp_;
 };
 }  // namespace
 
@@ -34,11 +50,31 @@ void add_train_command(CLI::App& app) {
     if (opts->resume && opts->force) throw usage_error("--resume and --force contradict each other");
     config::ExperimentConfig cfg = config::load_experiment(opts->file, opts->overrides);
     if (!opts->init_from.empty()) cfg.checkpoint.init_from = opts->init_from;
-    auto backend = runtime::make_backend(cfg.backend.device, static_cast<int>(cfg.backend.threads));
-    train::RunOptions run;
-    run.resume = opts->resume;
-    run.force = opts->force;
-    train::run_training(cfg, config::render_yaml(cfg), *backend, run);
+    const dist::LaunchInfo launch = dist::detect_launch();
+    const bool cuda = cfg.backend.device.rfind("cuda", 0) == 0;
+    std::string device = cfg.backend.device;
+    if (device == "cuda" && launch.local_size > 1) device = "cuda:" + std::to_string(launch.local_rank);
+    auto world = dist::make_world_comm(cuda ? DeviceKind::kCUDA : DeviceKind::kCPU, launch.local_rank);
+    default_logger().set_rank(world->rank(), world->size());
+    dist::run_or_abort(*world, [&] {
+      const dist::MeshShape mesh = dist::validate_layout(cfg, world->size());
+      if (mesh.tensor > 1 || mesh.pipeline > 1)
+        throw usage_error(fmt::format("parallel.tensor = {} and parallel.pipeline = {}: only data parallelism is "
+                                      "implemented so far", mesh.tensor, mesh.pipeline),
+                          "set parallel.tensor=1 and parallel.pipeline=1");
+      if (cfg.parallel.zero == 1 && world->size() > 1)
+        log_warn("parallel.zero = 1: primus train does not shard the optimizer state yet; running plain data "
+                 "parallel (same results, more memory)");
+      auto backend = runtime::make_backend(device, static_cast<int>(cfg.backend.threads));
+      DataParallelSync sync(*world);
+      train::RunOptions run;
+      run.resume = opts->resume;
+      run.force = opts->force;
+      run.dp_rank = world->rank();
+      run.dp_size = world->size();
+      run.grad_sync = world->size() > 1 ? &sync : nullptr;
+      train::run_training(cfg, config::render_yaml(cfg), *backend, run);
+    });
   });
 }
 
