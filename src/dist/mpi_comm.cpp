@@ -96,8 +96,21 @@ MpiRuntime::MpiRuntime() {
   PRIMUS_MPI_CHECK(MPI_Op_create(&bf16_min, 1, &bf16_min_));
 }
 
+std::shared_ptr<MpiRuntime> MpiRuntime::acquire() {
+  static std::weak_ptr<MpiRuntime> current;
+  std::shared_ptr<MpiRuntime> rt = current.lock();
+  if (!rt) {
+    rt = std::make_shared<MpiRuntime>();
+    current = rt;
+  }
+  return rt;
+}
+
 MpiRuntime::~MpiRuntime() {
   if (std::uncaught_exceptions() > 0) return;   // see the header: never finalize while failing
+  int done = 0;
+  MPI_Finalized(&done);
+  if (done) return;                              // someone else finalized MPI already
   MPI_Op_free(&bf16_sum_);
   MPI_Op_free(&bf16_max_);
   MPI_Op_free(&bf16_min_);

@@ -17,6 +17,8 @@ namespace primus::dist {
 // exit without finalize and takes the job down.
 class MpiRuntime {
  public:
+  // The process's one runtime (MPI itself is process-wide): shared while any communicator lives.
+  static std::shared_ptr<MpiRuntime> acquire();
   MpiRuntime();
   ~MpiRuntime();
   MpiRuntime(const MpiRuntime&) = delete;

@@ -28,7 +28,7 @@ std::unique_ptr<Comm> make_world_comm(DeviceKind device, int cuda_device) {
   LaunchInfo info = detect_launch();
   double timeout = comm_timeout_seconds();
   if (info.world_size == 1) return std::make_unique<SelfComm>();
-  auto runtime = std::make_shared<MpiRuntime>();
+  auto runtime = MpiRuntime::acquire();
   auto world = std::make_unique<MpiComm>(MPI_COMM_WORLD, runtime, timeout);
   if (world->size() != info.world_size || world->rank() != info.rank) {
     throw Error(fmt::format("{} started {} processes but MPI sees rank {} of {}", info.launcher,
