@@ -19,6 +19,7 @@
 #include "cpu/kernels_norm.h"
 #include "cpu/kernels_optim.h"
 #include "cpu/kernels_pointwise.h"
+#include "cpu/kernels_rope.h"
 
 namespace primus::cpu {
 namespace {

@@ -5,6 +5,7 @@
 
 #include "cpu/cpu_backend.h"
 #include "cpu/kernels_attention.h"
+#include "cpu/kernels_rope.h"
 #include "cpu/kernels_loss.h"
 #include "cpu/kernels_matmul.h"
 #include "cpu/kernels_norm.h"

@@ -1,11 +1,12 @@
 // Rotary embedding and causal grouped-query attention in double precision: forward against
 // independent references (explicit pair rotation; materialized masked softmax), backward against
-// central finite differences, for MHA, GQA and MQA head layouts.
+// central finite differences, for MHA, GQA and MQA head layouts, with one and several row blocks.
 #include <gtest/gtest.h>
 
 #include <tuple>
 
 #include "cpu/kernels_attention.h"
+#include "cpu/kernels_rope.h"
 #include "gradcheck.h"
 
 namespace primus::cpu::testing {
@@ -100,11 +101,14 @@ TEST_P(HeadLayout, AttentionForwardMatchesMaterializedSoftmax) {
   const int64_t C3 = (NH + 2 * NKV) * HS;
   Rand r(33);
   Vec qkv = r.normal(B * T * C3, 1.5);
-  Vec out = poisoned(B * T * NH * HS), lse = poisoned(B * NH * T), want_out, want_lse;
-  attention_forward_kernel(out.data(), lse.data(), qkv.data(), B, T, NH, NKV, HS);
+  Vec want_out, want_lse;
   naive_attention(want_out, want_lse, qkv, NH, NKV);
-  EXPECT_TRUE(all_close(out, want_out, 1e-12));
-  EXPECT_TRUE(all_close(lse, want_lse, 1e-12));
+  for (int64_t block : {int64_t{2}, kAttentionBlock}) {  // several blocks, the last one partial; one block
+    Vec out = poisoned(B * T * NH * HS), lse = poisoned(B * NH * T);
+    attention_forward_kernel(out.data(), lse.data(), qkv.data(), B, T, NH, NKV, HS, block);
+    EXPECT_TRUE(all_close(out, want_out, 1e-12)) << "block " << block;
+    EXPECT_TRUE(all_close(lse, want_lse, 1e-12)) << "block " << block;
+  }
 }
 
 TEST_P(HeadLayout, AttentionBackwardMatchesFiniteDifferences) {
@@ -119,10 +123,13 @@ TEST_P(HeadLayout, AttentionBackwardMatchesFiniteDifferences) {
   };
   Vec out = poisoned(B * T * NH * HS), lse = poisoned(B * NH * T);
   attention_forward_kernel(out.data(), lse.data(), qkv.data(), B, T, NH, NKV, HS);
-  const Vec dqkv0 = r.normal(B * T * C3);
-  Vec dqkv = dqkv0;
-  attention_backward_kernel(dqkv.data(), dout.data(), qkv.data(), out.data(), lse.data(), B, T, NH, NKV, HS);
-  EXPECT_TRUE(grad_matches(minus(dqkv, dqkv0), qkv, loss));
+  for (int64_t block : {int64_t{2}, kAttentionBlock}) {
+    const Vec dqkv0 = r.normal(B * T * C3);
+    Vec dqkv = dqkv0;
+    attention_backward_kernel(dqkv.data(), dout.data(), qkv.data(), out.data(), lse.data(), B, T, NH, NKV, HS,
+                              block);
+    EXPECT_TRUE(grad_matches(minus(dqkv, dqkv0), qkv, loss)) << "block " << block;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(CpuKernels, HeadLayout,
