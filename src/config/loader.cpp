@@ -34,12 +34,13 @@ class TreeLoader {
 
   // One file with everything it extends merged underneath it. `label` marks preset origins.
   Node load(const std::string& path, const std::string& label) {
-    std::vector<std::string> chain;
+    std::vector<std::pair<std::string, std::string>> chain;  // (canonical, as shown) of the files being read
     return load_recursive(fs::path(path).lexically_normal().string(), label, chain);
   }
 
  private:
-  Node load_recursive(const std::string& path, const std::string& label, std::vector<std::string>& chain) {
+  Node load_recursive(const std::string& path, const std::string& label,
+                      std::vector<std::pair<std::string, std::string>>& chain) {
     std::error_code ec;
     std::string canonical = fs::weakly_canonical(path, ec).string();
     files.push_back(path);
@@ -61,8 +62,7 @@ class TreeLoader {
     else if (extends->kind != Node::Kind::kNull)
       errors.push_back(fmt::format("{}: extends: expected a file or a list of files", extends->origin.str()));
 
-    chain.push_back(canonical);
-    std::vector<std::string> shown_chain = {path};
+    chain.emplace_back(canonical, path);
     Node base = Node::empty_map();
     for (const Node* parent : parents) {
       if (parent->kind != Node::Kind::kScalar) {
@@ -71,11 +71,11 @@ class TreeLoader {
       }
       fs::path target = (fs::path(path).parent_path() / parent->scalar).lexically_normal();
       std::string target_canonical = fs::weakly_canonical(target, ec).string();
-      if (auto it = std::find(chain.begin(), chain.end(), target_canonical); it != chain.end()) {
+      auto it = std::find_if(chain.begin(), chain.end(), [&](const auto& c) { return c.first == target_canonical; });
+      if (it != chain.end()) {
         std::string shown;
-        for (auto c = it; c != chain.end(); ++c) shown += fs::relative(*c, ec).string() + " -> ";
-        errors.push_back(fmt::format("{}: extends: cycle {}{}", parent->origin.str(), shown,
-                                     fs::relative(target_canonical, ec).string()));
+        for (auto c = it; c != chain.end(); ++c) shown += c->second + " -> ";
+        errors.push_back(fmt::format("{}: extends: cycle {}{}", parent->origin.str(), shown, target.string()));
         continue;
       }
       if (!fs::is_regular_file(target)) {

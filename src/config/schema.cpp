@@ -161,7 +161,16 @@ std::string format_double(double v) {
   return s;
 }
 
-std::string format_string(const std::string& s) { return yaml_plain_safe(s) ? s : quote(s); }
+// A literal "${" is written as "$${" so that loading the text back does not interpolate it.
+std::string format_string(const std::string& s) {
+  if (yaml_plain_safe(s)) return s;
+  std::string escaped;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s.compare(i, 2, "${") == 0) escaped += '$';
+    escaped += s[i];
+  }
+  return quote(escaped);
+}
 
 }  // namespace
 
@@ -217,7 +226,7 @@ std::string_view type_name(FieldType type) {
     case FieldType::kInt: return "integer";
     case FieldType::kUInt: return "unsigned integer";
     case FieldType::kFloat: return "number";
-    case FieldType::kBool: return "boolean";
+    case FieldType::kBool: return "boolean (true or false)";
     case FieldType::kString: return "string";
     case FieldType::kDataSources: return "path or blend";
   }

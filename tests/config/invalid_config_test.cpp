@@ -49,7 +49,7 @@ std::vector<BadConfig> bad_configs() {
       {"NumberGivenText", {{"bad.yaml", exp("{preset: gpt2-tiny}", kTrain, "optim: {lr: fast}\n")}}, {},
        {"bad.yaml:5: optim.lr: expected number, got 'fast'"}},
       {"BooleanGivenText", {{"bad.yaml", exp("{preset: gpt2-tiny, tie_embeddings: maybe}")}}, {},
-       {"bad.yaml:3: model.tie_embeddings: expected boolean, got 'maybe'"}},
+       {"bad.yaml:3: model.tie_embeddings: expected boolean (true or false), got 'maybe'"}},
       {"UnsignedGivenNegative", {{"bad.yaml", exp("{preset: gpt2-tiny}", "{micro_batch_size: 2, global_batch_size: 4, seq_len: 32, steps: 10, seed: -1}")}}, {},
        {"bad.yaml:4: train.seed: expected unsigned integer, got '-1'"}},
       {"SectionGivenAScalar", {{"bad.yaml", exp("{preset: gpt2-tiny}", kTrain, "optim: 0.001\n")}}, {},

@@ -172,7 +172,8 @@ TEST(ConfigLoader, RenderedYamlLoadsBackToTheSameConfig) {
   for (const char* name : {"quickstart.yaml", "gpt2-124m.yaml", "llama-1.5b.yaml"}) {
     SCOPED_TRACE(name);
     LoadedExperiment first = load_experiment_with_provenance(source_path(std::string("configs/experiments/") + name),
-                                                             {"data.train=[0.5, 'a b', 0.5, \"c\"]", "checkpoint.init_from='x: y'"});
+                                                             {"data.train=[0.5, 'a b', 0.5, \"c\"]", "checkpoint.init_from='x: y'",
+                                                              "data.tokenizer=t${HOME}k.json"});
     for (const Provenance* provenance : {static_cast<const Provenance*>(nullptr), static_cast<const Provenance*>(&first.provenance)}) {
       std::string path = dir.write("resolved.yaml", render_yaml(first.config, provenance));
       ExperimentConfig second = load_experiment(path);
