@@ -3,6 +3,7 @@
 // residual-gradient buffer (dres) that every norm backward accumulates into.
 #include "models/model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fmt/format.h>
 
@@ -14,6 +15,8 @@
 namespace primus::models {
 
 namespace {
+
+constexpr int64_t kStagingElems = int64_t{1} << 24;  // fp32 staging for bf16 gradients: 64 MiB at most
 
 std::string_view op_name(Op op) {
   switch (op) {
@@ -81,7 +84,7 @@ Model::Model(const config::ModelConfig& cfg, Backend& backend, int64_t B, int64_
     ArenaPlan plan;
     plan.add(&cparams_, compute_, {num_params_});
     plan.add(&cgrads_, compute_, {num_params_});
-    plan.add(&cgrads_f32_, DType::kF32, {num_params_});
+    plan.add(&cgrads_f32_, DType::kF32, {std::min<int64_t>(num_params_, kStagingElems)});
     plan.add(&logits_row_, DType::kF32, {dims_.Vp});
     compute_mem_ = plan.commit(backend_);
   }
@@ -298,8 +301,12 @@ void Model::backward(float loss_scale) {
   for (int64_t l = d.L - 1; l >= 0; --l) backward_block(l, l > 0 ? acts_[l - 1].res2 : encoded_);
   backend_.encoder_backward(g(emb_), g(pos_), s.dres.view({B_, T_, d.C}), tokens_);
   if (compute_ != DType::kF32) {  // grads_ (fp32) += this backward's bf16 gradients
-    backend_.convert(cgrads_f32_, cgrads_);
-    backend_.residual_forward(grads_, grads_, cgrads_f32_);
+    for (int64_t off = 0; off < num_params_; off += cgrads_f32_.numel()) {  // through a bounded staging buffer
+      const int64_t n = std::min(cgrads_f32_.numel(), num_params_ - off);
+      Tensor staging = cgrads_f32_.slice(0, {n}), acc = grads_.slice(off, {n});  // (n)
+      backend_.convert(staging, cgrads_.slice(off, {n}));
+      backend_.residual_forward(acc, acc, staging);
+    }
   }
 }
 

@@ -134,7 +134,7 @@ class Model {
   // bf16 compute mode only: params_ cast at every forward; backward's gradients, added to grads_ at its end.
   Buffer compute_mem_;
   Tensor cparams_, cgrads_;          // (P) bf16
-  Tensor cgrads_f32_;                // (P) fp32 staging for grads_ += cgrads_
+  Tensor cgrads_f32_;                // (min(P, 2^24)) fp32 staging for grads_ += cgrads_, chunk by chunk
   Tensor logits_row_;                // (Vp) fp32 staging for forward_last_logits
   size_t activation_bytes_ = 0;
   Tensor tokens_, targets_;          // (B,T) int32, backend memory
