@@ -60,15 +60,24 @@ template <typename Elem, typename ToDouble>
 double sum_squares_kernel(const Elem* x, int64_t n, ToDouble to_double) {
   const int64_t chunks = (n + kSumChunk - 1) / kSumChunk;
   std::vector<double> partial(static_cast<size_t>(chunks));  // (chunks)
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= kParallelMinWork)
   for (int64_t k = 0; k < chunks; ++k) {
     const int64_t i0 = k * kSumChunk, i1 = std::min(n, i0 + kSumChunk);
-    double s = 0;
-#pragma omp simd reduction(+ : s)
-    for (int64_t i = i0; i < i1; ++i) {
-      const double g = to_double(x[i]);
-      s += g * g;
+    // 16 independent partial sums: one accumulator would wait on the add latency every element.
+    double acc[16] = {};
+    int64_t i = i0;
+    for (; i + 16 <= i1; i += 16) {
+      for (int j = 0; j < 16; ++j) {
+        const double g = to_double(x[i + j]);
+        acc[j] += g * g;
+      }
     }
+    for (; i < i1; ++i) {
+      const double g = to_double(x[i]);
+      acc[0] += g * g;
+    }
+    double s = 0;
+    for (double a : acc) s += a;
     partial[k] = s;
   }
   double total = 0;
