@@ -37,6 +37,9 @@ std::string generate_text(const GenerateRequest& req, Backend& backend) {
   if (req.sampling.top_p <= 0 || req.sampling.top_p > 1)
     throw usage_error(fmt::format("--top-p {} is not in (0, 1]", req.sampling.top_p));
   if (req.sampling.top_k < 0) throw usage_error("--top-k must be >= 0");
+  if (!fs::is_directory(req.checkpoint))
+    throw usage_error(fmt::format("checkpoint folder {} does not exist", req.checkpoint),
+                      "point --checkpoint at a checkpoint folder, e.g. runs/<exp>/checkpoints/latest");
   const std::string tok_path =
       req.tokenizer.empty() ? (fs::path(req.checkpoint) / "tokenizer.json").string() : req.tokenizer;
   if (!fs::exists(tok_path))
