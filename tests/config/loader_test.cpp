@@ -149,6 +149,22 @@ TEST(ConfigLoader, InterpolatesEnvironmentVariablesThenTypes) {
   ::unsetenv("PRIMUS_TEST_ROOT");
 }
 
+TEST(ConfigLoader, TomlStringsAreTypedAfterInterpolation) {
+  ScratchDir dir;
+  ::setenv("PRIMUS_TEST_LR", "0.25", 1);
+  std::string path = dir.write("exp.toml",
+                               "[model]\npreset = \"llama-tiny\"\n[data]\nmock = \"${PRIMUS_TEST_UNSET_MOCK:true}\"\n"
+                               "[train]\nseq_len = 32\nglobal_batch_size = 4\nsteps = \"${PRIMUS_TEST_UNSET_STEPS:12}\"\n"
+                               "[optim]\nlr = \"${PRIMUS_TEST_LR}\"\n");
+  ExperimentConfig c = load_experiment(path);
+  EXPECT_TRUE(c.data.mock);
+  EXPECT_EQ(c.train.steps, 12);
+  EXPECT_DOUBLE_EQ(c.optim.lr, 0.25);
+  ::unsetenv("PRIMUS_TEST_LR");
+  std::string message = testing::load_error(path);
+  EXPECT_NE(message.find("exp.toml:10: environment variable PRIMUS_TEST_LR is not set"), std::string::npos) << message;
+}
+
 TEST(ConfigLoader, DataAcceptsAPathABlendOrAListOfPaths) {
   ScratchDir dir;
   std::string path = dir.write("exp.yaml",
