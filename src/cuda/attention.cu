@@ -335,11 +335,7 @@ void attention_backward_launch(void* dqkv, const void* dout, const void* qkv, co
   Dims dm{B, T, NH, NKV, (NH + 2 * NKV) * HS, static_cast<int>(HS)};
   float* D = static_cast<float*>(workspace);
   if (dt == DType::kBF16 && (HS == 64 || HS == 128) && aligned16(dqkv) && aligned16(dout) && aligned16(qkv) && aligned16(out)) {
-    const int64_t rows = B * T * NH;
-    attention_delta_kernel<bf16><<<static_cast<unsigned>((rows + kWarps - 1) / kWarps), kWarps * 32, 0, s>>>(
-        D, static_cast<const bf16*>(dout), static_cast<const bf16*>(out), dm, static_cast<int>(HS));
-    PRIMUS_CUDA_CHECK_LAUNCH();
-    attention_backward_mma_launch(dqkv, dout, qkv, lse, D, B, T, NH, NKV, HS, s);
+    attention_backward_mma_launch(dqkv, dout, qkv, out, lse, D, B, T, NH, NKV, HS, s);
     return;
   }
   PRIMUS_DISPATCH_FLOAT(dt, E, PRIMUS_DISPATCH_KPL(HS, KPL,

@@ -1,8 +1,9 @@
 // Flash attention on tensor cores (mma.sync m16n8k16, bf16 in, fp32 accumulate) for bf16 packed
-// qkv, causal, grouped-query, head sizes 64 and 128. Forward: a block owns 128 query rows
-// (16 or 32 per warp), streams 64-key tiles of K and V through shared memory (cp.async, double-buffered) with
-// an online softmax in registers (FlashAttention-2). Backward: one kernel owns dq (per 64 query
-// rows), one owns dk and dv (per 64 key rows, over the group's query heads); both recompute P
+// qkv, causal, grouped-query, head sizes 64 and 128. Forward: a block owns 128 query rows (16 or
+// 32 per warp), streams 64-key tiles of K and V through shared memory (cp.async, double-buffered)
+// with an online softmax in registers (FlashAttention-2). Backward: one kernel owns dq (per 64
+// query rows; it also computes D = rowsum(dout * out)), one owns dk and dv (per 64 key rows, over
+// the group's query heads); both recompute P
 // from the saved log-sum-exp, so the T x T matrix never exists and no atomics run.
 #include "cuda/device_utils.cuh"
 #include "cuda/kernels.h"
@@ -11,7 +12,8 @@
 namespace primus::cuda {
 namespace {
 
-constexpr int kThreads = 128;  // 4 warps
+constexpr int kThreads = 128;               // backward blocks: 4 warps (8 measured slower on H100)
+constexpr int kBwdRows = 16 * kThreads / 32;  // query rows (dq) or key rows (dk, dv) a block owns
 constexpr float kLog2e = 1.4426950408889634f;
 
 struct MmaDims {
@@ -277,14 +279,14 @@ template <int HS>
 constexpr size_t dq_smem_bytes() { return 2 * 2 * bwd_step<HS>() * (HS + 8) * sizeof(bf16); }
 template <int HS>
 constexpr size_t dkv_smem_bytes() {
-  return (2 * 64 + 2 * 2 * bwd_step<HS>()) * (HS + 8) * sizeof(bf16) + 2 * 2 * bwd_step<HS>() * sizeof(float);
+  return (2 * kBwdRows + 2 * 2 * bwd_step<HS>()) * (HS + 8) * sizeof(bf16) + 2 * 2 * bwd_step<HS>() * sizeof(float);
 }
 
 template <int HS>
-__global__ void __launch_bounds__(kThreads, HS == 64 ? 3 : 2)
-attention_backward_dq_mma_kernel(bf16* dqkv, const bf16* dout, const bf16* qkv, const float* lse, const float* D,
-                                 MmaDims dm) {
-  constexpr int kBr = 64, kBc = bwd_step<HS>(), LD = HS + 8;
+__global__ void __launch_bounds__(kThreads, 1)
+attention_backward_dq_mma_kernel(bf16* dqkv, float* D, const bf16* dout, const bf16* qkv, const bf16* out,
+                                 const float* lse, MmaDims dm) {
+  constexpr int kBr = kBwdRows, kBc = bwd_step<HS>(), LD = HS + 8;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   bf16* Ks = reinterpret_cast<bf16*>(smem_raw);  // 2 stages of (kBc, LD)
   bf16* Vs = Ks + 2 * kBc * LD;                    // 2 stages of (kBc, LD)
@@ -303,9 +305,33 @@ attention_backward_dq_mma_kernel(bf16* dqkv, const bf16* dout, const bf16* qkv, 
   load_a_rows<HS>(qf, base, w0, dm.T, dm.W, h * HS, lane);
   load_a_rows<HS>(df, dout + b * dm.T * dm.NH * HS, w0, dm.T, dm.NH * HS, h * HS, lane);
   const float* lse_h = lse + (b * dm.NH + h) * dm.T;
-  const float* D_h = D + (b * dm.NH + h) * dm.T;
   const float lsea = ra < dm.T ? lse_h[ra] * kLog2e : 0.0f, lseb = rb < dm.T ? lse_h[rb] * kLog2e : 0.0f;
-  const float Da = ra < dm.T ? D_h[ra] : 0.0f, Db = rb < dm.T ? D_h[rb] : 0.0f;
+  // D = rowsum(dout * out) for rows ra, rb from the dout fragments and out in the same layout;
+  // written for the dk/dv kernel that runs next.
+  float Da = 0.0f, Db = 0.0f;
+  {
+    uint32_t of[HS / 16][4];
+    load_a_rows<HS>(of, out + b * dm.T * dm.NH * HS, w0, dm.T, dm.NH * HS, h * HS, lane);
+#pragma unroll
+    for (int kk = 0; kk < HS / 16; ++kk) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const float2 x = unpack_bf16(df[kk][e]), y = unpack_bf16(of[kk][e]);
+        const float v = x.x * y.x + x.y * y.y;
+        if (e % 2 == 0) Da += v; else Db += v;
+      }
+    }
+#pragma unroll
+    for (int o2 = 1; o2 < 4; o2 <<= 1) {
+      Da += __shfl_xor_sync(0xffffffffu, Da, o2);
+      Db += __shfl_xor_sync(0xffffffffu, Db, o2);
+    }
+    float* D_h = D + (b * dm.NH + h) * dm.T;
+    if (lane % 4 == 0) {
+      if (ra < dm.T) D_h[ra] = Da;
+      if (rb < dm.T) D_h[rb] = Db;
+    }
+  }
   const float scale = rsqrtf(static_cast<float>(HS)), sl2 = scale * kLog2e;
   float dq[HS / 8][4] = {};
   for (int it = 0; it < tiles; ++it) {
@@ -347,10 +373,10 @@ attention_backward_dq_mma_kernel(bf16* dqkv, const bf16* dout, const bf16* qkv, 
 }
 
 template <int HS>
-__global__ void __launch_bounds__(kThreads, 2)
+__global__ void __launch_bounds__(kThreads, 1)
 attention_backward_dkv_mma_kernel(bf16* dqkv, const bf16* dout, const bf16* qkv, const float* lse, const float* D,
                                   MmaDims dm) {
-  constexpr int kBk = 64, kBq = bwd_step<HS>(), LD = HS + 8;
+  constexpr int kBk = kBwdRows, kBq = bwd_step<HS>(), LD = HS + 8;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   bf16* Ks = reinterpret_cast<bf16*>(smem_raw);  // (kBk, LD)
   bf16* Vs = Ks + kBk * LD;                       // (kBk, LD)
@@ -467,12 +493,12 @@ void forward(bf16* out, float* lse, const bf16* qkv, MmaDims dm, cudaStream_t s)
 }
 
 template <int HS>
-void backward(bf16* dqkv, const bf16* dout, const bf16* qkv, const float* lse, const float* D, MmaDims dm,
+void backward(bf16* dqkv, const bf16* dout, const bf16* qkv, const bf16* out, const float* lse, float* D, MmaDims dm,
               cudaStream_t s) {
-  const unsigned tiles = static_cast<unsigned>((dm.T + 63) / 64);
+  const unsigned tiles = static_cast<unsigned>((dm.T + kBwdRows - 1) / kBwdRows);
   allow_smem(attention_backward_dq_mma_kernel<HS>, dq_smem_bytes<HS>());
   attention_backward_dq_mma_kernel<HS><<<dim3(tiles, (unsigned)dm.NH, (unsigned)dm.B), kThreads, dq_smem_bytes<HS>(),
-                                         s>>>(dqkv, dout, qkv, lse, D, dm);
+                                         s>>>(dqkv, D, dout, qkv, out, lse, dm);
   PRIMUS_CUDA_CHECK_LAUNCH();
   allow_smem(attention_backward_dkv_mma_kernel<HS>, dkv_smem_bytes<HS>());
   attention_backward_dkv_mma_kernel<HS><<<dim3(tiles, (unsigned)dm.NKV, (unsigned)dm.B), kThreads,
@@ -489,14 +515,16 @@ void attention_forward_mma_launch(void* out, float* lse, const void* qkv, int64_
   else forward<128>(static_cast<bf16*>(out), lse, static_cast<const bf16*>(qkv), dm, s);
 }
 
-void attention_backward_mma_launch(void* dqkv, const void* dout, const void* qkv, const float* lse, const float* D,
-                                   int64_t B, int64_t T, int64_t NH, int64_t NKV, int64_t HS, cudaStream_t s) {
+void attention_backward_mma_launch(void* dqkv, const void* dout, const void* qkv, const void* out, const float* lse,
+                                   float* D, int64_t B, int64_t T, int64_t NH, int64_t NKV, int64_t HS,
+                                   cudaStream_t s) {
   MmaDims dm{B, T, NH, NKV, (NH + 2 * NKV) * HS};
-  if (HS == 64)
-    backward<64>(static_cast<bf16*>(dqkv), static_cast<const bf16*>(dout), static_cast<const bf16*>(qkv), lse, D, dm, s);
-  else
-    backward<128>(static_cast<bf16*>(dqkv), static_cast<const bf16*>(dout), static_cast<const bf16*>(qkv), lse, D, dm,
-                  s);
+  auto* dq = static_cast<bf16*>(dqkv);
+  auto* dy = static_cast<const bf16*>(dout);
+  auto* x = static_cast<const bf16*>(qkv);
+  auto* y = static_cast<const bf16*>(out);
+  if (HS == 64) backward<64>(dq, dy, x, y, lse, D, dm, s);
+  else backward<128>(dq, dy, x, y, lse, D, dm, s);
 }
 
 }  // namespace primus::cuda

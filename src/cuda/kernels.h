@@ -68,11 +68,13 @@ void attention_backward_launch(void* dqkv, const void* dout, const void* qkv, co
                                int64_t NKV, int64_t HS, void* workspace, cudaStream_t s);
 
 // Tensor-core variants (attention_mma.cu), bf16 only, 16-byte aligned pointers; the launchers
-// above pick them when they apply. D (B,NH,T) is the backward's rowwise dot(dout, out).
+// above pick them when they apply.
 void attention_forward_mma_launch(void* out, float* lse, const void* qkv, int64_t B, int64_t T, int64_t NH,
                                   int64_t NKV, int64_t HS, cudaStream_t s);
-void attention_backward_mma_launch(void* dqkv, const void* dout, const void* qkv, const float* lse, const float* D,
-                                   int64_t B, int64_t T, int64_t NH, int64_t NKV, int64_t HS, cudaStream_t s);
+// D (B,NH,T) fp32 is a workspace the dq kernel fills with rowsum(dout * out).
+void attention_backward_mma_launch(void* dqkv, const void* dout, const void* qkv, const void* out, const float* lse,
+                                   float* D, int64_t B, int64_t T, int64_t NH, int64_t NKV, int64_t HS,
+                                   cudaStream_t s);
 
 // ---- loss and optimizer (loss_optim.cu) ----
 void cross_entropy_forward_launch(float* losses, const void* logits, const int32_t* targets, DType dt,
