@@ -19,9 +19,15 @@ struct Cmd {
   std::string output;
 };
 
+// Each test works in its own folder (CTest may run them in parallel).
+fs::path test_dir() {
+  return fs::path(PRIMUS_BINARY_DIR) / "tests/dist/scratch" /
+         (std::string("train-") + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+}
+
 Cmd shell(const std::string& cmd) {
   Cmd r;
-  FILE* p = popen(("cd " + (fs::path(PRIMUS_BINARY_DIR) / "tests/dist/scratch/train").string() +
+  FILE* p = popen(("cd " + test_dir().string() +
                    " && OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 " + cmd + " 2>&1").c_str(), "r");
   if (!p) return r;
   char buf[4096];
@@ -35,11 +41,11 @@ const char* kCorpus = "/usr/share/games/fortunes/art";
 
 class TrainLaunch : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    fs::path dir = fs::path(PRIMUS_BINARY_DIR) / "tests/dist/scratch/train";
+  void SetUp() override {
+    if (!fs::exists(kCorpus)) GTEST_SKIP() << kCorpus << " missing (Debian package fortunes)";
+    fs::path dir = test_dir();
     fs::remove_all(dir);
     fs::create_directories(dir);
-    if (!fs::exists(kCorpus)) return;
     const std::string exe = PRIMUS_EXE;
     Cmd tok = shell(exe + " data train-tokenizer --input " + kCorpus + " --vocab-size 400 --output tok.json");
     ASSERT_EQ(tok.exit_code, 0) << tok.output;
@@ -54,12 +60,9 @@ class TrainLaunch : public ::testing::Test {
           << "backend: {threads: 1}\nlogging: {every_steps: 1}\ncheckpoint: {every_steps: 0}\n";
     }
   }
-  void SetUp() override {
-    if (!fs::exists(kCorpus)) GTEST_SKIP() << kCorpus << " missing (Debian package fortunes)";
-  }
   static std::vector<double> losses(const std::string& run) {
     std::vector<double> out;
-    std::ifstream in(fs::path(PRIMUS_BINARY_DIR) / "tests/dist/scratch/train/runs" / run / "metrics.jsonl");
+    std::ifstream in(test_dir() / "runs" / run / "metrics.jsonl");
     for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line).at("loss").get<double>());
     return out;
   }
@@ -78,7 +81,7 @@ TEST_F(TrainLaunch, DataParallelReproducesOneProcess) {
     ASSERT_EQ(b.size(), 10u) << two.output;
     EXPECT_LT(a.back(), a.front()) << preset << " did not learn";
     for (size_t s = 0; s < a.size(); ++s) EXPECT_NEAR(b[s], a[s], 1e-5 * std::abs(a[s])) << preset << " step " << s + 1;
-    fs::path run = fs::path(PRIMUS_BINARY_DIR) / "tests/dist/scratch/train/runs" / (preset + "-two");
+    fs::path run = test_dir() / "runs" / (preset + "-two");
     EXPECT_TRUE(fs::exists(run / "logs/rank0.log"));
     EXPECT_TRUE(fs::exists(run / "logs/rank1.log"));
     EXPECT_TRUE(fs::exists(run / "checkpoints/step_00000010")) << two.output;
