@@ -132,7 +132,17 @@ config::ModelConfig tiny(const std::string& arch) {
 TEST(ModelPlan, SequenceLongerThanPositionsIsAnError) {
   auto backend = runtime::make_backend("cpu");
   EXPECT_THROW(Model(tiny("gpt2"), *backend, 1, 9), Error);
-  EXPECT_THROW(Model(tiny("gpt2"), *backend, 1, 8, DType::kBF16), Error);
+}
+
+TEST(ModelPlan, ComputeDtypeTheBackendLacksIsAnError) {
+  auto backend = runtime::make_backend("cpu");  // fp32 only
+  try {
+    Model model(tiny("gpt2"), *backend, 1, 8, DType::kBF16);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("does not support"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(Model(tiny("gpt2"), *backend, 1, 8, DType::kF16), Error);
 }
 
 TEST(ModelPlan, HuggingFaceTensorsCoverEveryParameterOnce) {
