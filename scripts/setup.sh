@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 packages=(build-essential cmake ninja-build pkg-config git
   nlohmann-json3-dev libcli11-dev libtomlplusplus-dev libyaml-cpp-dev libfmt-dev
   libopenblas-dev libopenmpi-dev openmpi-bin libpcre2-dev libgtest-dev libgmock-dev libbenchmark-dev
-  bible-kjv fortunes-min fortunes jargon-text python3-venv)
+  bible-kjv fortunes-min fortunes jargon-text python3-venv slurm-wlm munge)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

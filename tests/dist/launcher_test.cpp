@@ -2,6 +2,7 @@
 // run with a real mpirun and a fake sbatch on PATH.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -195,6 +196,20 @@ TEST(SlurmCommand, ImpossibleLayoutIsAConfigError) {
   EXPECT_NE(r.output.find("global_batch_size = 6 is not a multiple of micro_batch_size 2 x data parallel 4 = 8"),
             std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(dir / "runs" / "tiny" / "train.sbatch"));
+}
+
+// A real one-node Slurm cluster (slurm-wlm, munge; started and stopped by the script) runs a tiny
+// 2-task training submitted by `primus slurm` (srun --mpi=pmix) to its checkpoint.
+TEST(SlurmCluster, SubmittedTrainingFinishesWithACheckpoint) {
+  if (geteuid() != 0) GTEST_SKIP() << "starting slurmctld and slurmd needs root";
+  for (const char* p : {"/usr/sbin/slurmctld", "/usr/sbin/slurmd", "/usr/sbin/munged", "/usr/share/games/fortunes/art"})
+    if (!fs::exists(p)) GTEST_SKIP() << p << " missing (Debian packages slurm-wlm, munge, fortunes)";
+  fs::path work = fs::path(PRIMUS_BINARY_DIR) / "tests" / "dist" / "scratch" / "slurm-cluster";
+  Cmd r = shell("timeout 120 " + std::string(PRIMUS_SOURCE_DIR) + "/tests/dist/slurm_cluster.sh " + PRIMUS_EXE + " " +
+                work.string());
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("finished and wrote its checkpoint"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("[rank 1] run"), std::string::npos) << "rank 1 did not start:\n" << r.output;
 }
 
 }  // namespace
