@@ -104,6 +104,19 @@ def main():
         docs = [x for x in f.read().split("\n\n") if x.strip()]
     for pattern in ("gpt2", "llama3"):
         train(docs, pattern).save(os.path.join(d, f"hf_{pattern}.json"))
+    # Llama 3 ships with ignore_merges (a whole pre-token found in the vocabulary wins) and a
+    # template that prepends BOS; encode() here adds no special tokens, as Primus's encode().
+    with open(os.path.join(d, "hf_llama3.json")) as f:
+        j = json.load(f)
+    j["model"]["ignore_merges"] = True
+    j["post_processor"] = {"type": "TemplateProcessing",
+                           "single": [{"SpecialToken": {"id": "<|endoftext|>", "type_id": 0}},
+                                      {"Sequence": {"id": "A", "type_id": 0}}],
+                           "pair": [{"Sequence": {"id": "A", "type_id": 0}}, {"Sequence": {"id": "B", "type_id": 1}}],
+                           "special_tokens": {"<|endoftext|>": {"id": "<|endoftext|>", "ids": [j["added_tokens"][0]["id"]],
+                                                                "tokens": ["<|endoftext|>"]}}}
+    with open(os.path.join(d, "hf_llama3_ignore_merges.json"), "w") as f:
+        json.dump(j, f)
     sample_dir = os.path.join(d, "samples")
     samples = {}
     for name in sorted(os.listdir(sample_dir)):

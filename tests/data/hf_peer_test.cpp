@@ -54,7 +54,7 @@ TEST(HfPeer, IdsMatchHuggingFaceTokenizers) {
   const std::string script = std::string(PRIMUS_SOURCE_DIR) + "/tests/data/hf_peer.py";
   ASSERT_EQ(test::run(py + " " + script + " " + dir.string(), &out), 0) << out;
   auto ids = nlohmann::json::parse(read_file((dir / "ids.json").string()));
-  ASSERT_EQ(ids.size(), 4u) << "expected hf_gpt2, hf_llama3, primus_gpt2, primus_llama3";
+  ASSERT_EQ(ids.size(), 5u) << "expected hf_gpt2, hf_llama3, hf_llama3_ignore_merges, primus_gpt2, primus_llama3";
   int compared = 0;
   for (auto& [tok_file, per_sample] : ids.items()) {
     Tokenizer tok = Tokenizer::load((dir / tok_file).string());
@@ -66,7 +66,9 @@ TEST(HfPeer, IdsMatchHuggingFaceTokenizers) {
       ++compared;
     }
   }
-  EXPECT_EQ(compared, 4 * 10);
+  EXPECT_EQ(compared, 5 * 10);
+  EXPECT_TRUE(Tokenizer::load((dir / "hf_llama3_ignore_merges.json").string()).adds_bos());
+  EXPECT_FALSE(Tokenizer::load((dir / "hf_gpt2.json").string()).adds_bos());
 }
 
 }  // namespace
