@@ -29,6 +29,9 @@ class PreflightReport {
     findings_.push_back({std::move(category), std::move(check), status, std::move(reason), std::move(hint), 0});
   }
   void append(const PreflightReport& other);
+  void set_rank(int rank) {
+    for (auto& f : findings_) f.rank = rank;
+  }
   const std::vector<Finding>& findings() const { return findings_; }
   int count(Status s) const;
   bool failed() const { return count(Status::kFail) > 0; }
