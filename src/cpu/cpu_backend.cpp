@@ -70,7 +70,7 @@ void check_rope_tables(const Tensor& cos, const Tensor& sin, int64_t T, int64_t 
 class CpuBackend final : public Backend {
  public:
   explicit CpuBackend(int threads) : stats_(std::make_shared<MemoryStats>()) {
-    if (threads > 0) omp_set_num_threads(threads);
+    omp_set_num_threads(threads > 0 ? threads : omp_get_num_procs());
     openblas_set_num_threads(1);  // GEMMs are split over the OpenMP threads (kernels_matmul.h)
   }
 

@@ -7,7 +7,8 @@
 
 namespace primus::cpu {
 
-// threads: OpenMP/OpenBLAS threads; 0 = all cores.
+// threads: OpenMP threads for every op, GEMMs included (OpenBLAS itself is set to one thread
+// process-wide, and each OpenMP thread calls it on its own block); 0 = all cores.
 std::unique_ptr<Backend> make_cpu_backend(int threads = 0);
 
 }  // namespace primus::cpu
