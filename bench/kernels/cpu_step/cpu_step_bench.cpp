@@ -266,6 +266,13 @@ int main(int argc, char** argv) {
   }
   std::printf("\nmean step time over %d steps: %.3f s (process CPU time %.3f s)\n", steps, total / steps,
               total_cpu / steps);
+  // GEMM work: 2 flop per multiply-add, the backward twice the forward (dinp and dweight).
+  const double gemm_flop = 3 * 2.0 * N * C * (L * 12 * C + Vp);
+  double gemm_wall = 0, gemm_cpu = 0;
+  for (const auto& [name, sec] : model.prof.seconds)
+    if (name.find("matmul") != std::string::npos) gemm_wall += sec.first / steps, gemm_cpu += sec.second / steps;
+  std::printf("GEMMs: %.1f GFLOP per step, %.1f GFLOP/s wall, %.1f GFLOP/s per CPU second\n", gemm_flop / 1e9,
+              gemm_flop / gemm_wall / 1e9, gemm_flop / gemm_cpu / 1e9);
   std::printf("mean per step by op kind, ms:       wall       CPU\n");
   for (const auto& [name, sec] : model.prof.seconds)
     std::printf("  %-28s %9.1f %9.1f\n", name.c_str(), sec.first * 1e3 / steps, sec.second * 1e3 / steps);
