@@ -1,6 +1,7 @@
 // The CPU backend: checks each op's shapes, then runs the float instantiation of the templated
-// kernels in cpu/kernels_*.h (GEMMs through OpenBLAS, other loops with OpenMP). Memory is 64-byte
-// aligned host memory, zero-filled, with a high-water mark of what is allocated at once.
+// kernels in cpu/kernels_*.h (GEMMs through single-threaded OpenBLAS calls split over the OpenMP
+// threads, other loops with OpenMP). Memory is 64-byte aligned host memory, zero-filled, with a
+// high-water mark of what is allocated at once.
 #include "cpu/cpu_backend.h"
 
 #include <cblas.h>
