@@ -9,8 +9,24 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 namespace primus::data::test {
+
+// Folders made by temp_dir(), removed when the test program exits (kept with PRIMUS_KEEP_TEMP=1).
+inline std::vector<std::filesystem::path>& temp_dirs() {
+  static std::vector<std::filesystem::path> dirs;
+  static const bool registered = [] {
+    std::atexit([] {
+      if (std::getenv("PRIMUS_KEEP_TEMP")) return;
+      std::error_code ec;
+      for (const auto& d : temp_dirs()) std::filesystem::remove_all(d, ec);
+    });
+    return true;
+  }();
+  (void)registered;
+  return dirs;
+}
 
 inline std::filesystem::path temp_dir(const std::string& name) {
   auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
@@ -19,6 +35,7 @@ inline std::filesystem::path temp_dir(const std::string& name) {
               std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
+  temp_dirs().push_back(dir);
   return dir;
 }
 
