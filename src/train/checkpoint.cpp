@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "data/tokenizer.h"
 #include "train/atomic_file.h"
 #include "train/hf_weights.h"
 #include "train/safetensors.h"
@@ -58,7 +59,14 @@ std::string save_checkpoint(const std::string& checkpoints_dir, models::Model& m
   remove_quietly(tmp_dir);
   fs::create_directories(tmp_dir);
   try {
-    save_hf_weights(tmp_dir.string(), model);
+    nlohmann::json extra = nlohmann::json::object();
+    if (!options.tokenizer_path.empty() && fs::exists(options.tokenizer_path)) {
+      // transformers' generate() stops at eos_token_id; GPT-2's default (50256) is not our vocabulary.
+      const auto tok = data::Tokenizer::load(options.tokenizer_path);
+      extra["eos_token_id"] = tok.eos_id() >= 0 ? nlohmann::json(tok.eos_id()) : nlohmann::json();
+      extra["bos_token_id"] = tok.bos_id() >= 0 ? nlohmann::json(tok.bos_id()) : extra["eos_token_id"];
+    }
+    save_hf_weights(tmp_dir.string(), model, extra);
     write_optimizer_state(tmp_dir.string(), model, optimizer);
     nlohmann::json st = {{"step", state.step},
                          {"adamw_steps", optimizer.steps_taken()},

@@ -2,6 +2,8 @@
 #include "train/hf_weights.h"
 
 #include <filesystem>
+#include <memory>
+#include <set>
 #include <vector>
 
 #include "core/error.h"
@@ -101,7 +103,7 @@ config::ModelConfig model_config_from_hf(const nlohmann::json& hf, const std::st
   return m;
 }
 
-void save_hf_weights(const std::string& dir, models::Model& model) {
+void save_hf_weights(const std::string& dir, models::Model& model, const nlohmann::json& config_extra) {
   Backend& backend = model.backend();
   std::vector<float> flat(static_cast<size_t>(model.num_params()));   // (P)
   backend.copy_to_host(flat.data(), model.params_buffer());
@@ -119,14 +121,17 @@ void save_hf_weights(const std::string& dir, models::Model& model) {
     w.add(t.hf_name, DType::kF32, dims_of(t.hf_shape), parts[i].data());
   }
   w.write((std::filesystem::path(dir) / "model.safetensors").string());
-  write_file_atomic((std::filesystem::path(dir) / "config.json").string(), model.hf_config().dump(2) + "\n");
+  nlohmann::json hf = model.hf_config();
+  if (config_extra.is_object()) hf.update(config_extra);
+  write_file_atomic((std::filesystem::path(dir) / "config.json").string(), hf.dump(2) + "\n");
 }
 
 void load_hf_weights(const std::string& dir, models::Model& model) {
   namespace fs = std::filesystem;
   const fs::path config_path = fs::path(dir) / "config.json";
   const fs::path weights_path = fs::path(dir) / "model.safetensors";
-  if (!fs::exists(weights_path))
+  const fs::path index_path = fs::path(dir) / "model.safetensors.index.json";
+  if (!fs::exists(weights_path) && !fs::exists(index_path))
     throw Error(fmt::format("no model.safetensors in {}", dir),
                 "point at a checkpoint folder (e.g. runs/<exp>/checkpoints/latest)");
   if (fs::exists(config_path)) {
@@ -138,14 +143,33 @@ void load_hf_weights(const std::string& dir, models::Model& model) {
     }
     compare_configs(model.config(), model_config_from_hf(hf, config_path.string()), dir);
   }
-  SafetensorsReader r(weights_path.string());
+  // One file, or transformers' shards: model-0000N-of-0000M.safetensors listed in an index.
+  std::vector<std::unique_ptr<SafetensorsReader>> readers;
+  if (fs::exists(weights_path)) {
+    readers.push_back(std::make_unique<SafetensorsReader>(weights_path.string()));
+  } else {
+    nlohmann::json index;
+    try {
+      index = nlohmann::json::parse(read_file(index_path.string()));
+      std::set<std::string> files;
+      for (const auto& [name, file] : index.at("weight_map").items()) files.insert(file.get<std::string>());
+      for (const auto& f : files) readers.push_back(std::make_unique<SafetensorsReader>((fs::path(dir) / f).string()));
+    } catch (const nlohmann::json::exception& e) {
+      throw Error(fmt::format("{}: not a valid safetensors index: {}", index_path.string(), e.what()));
+    }
+  }
   const auto infos = model.params();
   const auto tensors = model.hf_tensors();
   std::vector<const SafetensorsEntry*> found(tensors.size());
+  std::vector<const SafetensorsReader*> owner(tensors.size());
   std::vector<std::string> problems;
   for (size_t i = 0; i < tensors.size(); ++i) {
     const auto& t = tensors[i];
-    found[i] = find_tensor(r, t.hf_name);
+    for (const auto& r : readers)
+      if ((found[i] = find_tensor(*r, t.hf_name))) {
+        owner[i] = r.get();
+        break;
+      }
     if (!found[i]) {
       problems.push_back(fmt::format("missing tensor {}", t.hf_name));
     } else if (found[i]->shape != dims_of(t.hf_shape)) {
@@ -157,7 +181,7 @@ void load_hf_weights(const std::string& dir, models::Model& model) {
     std::string list;
     for (size_t i = 0; i < problems.size() && i < 10; ++i) list += "\n  " + problems[i];
     if (problems.size() > 10) list += fmt::format("\n  ... and {} more", problems.size() - 10);
-    throw Error(fmt::format("{} does not match the model:{}", weights_path.string(), list),
+    throw Error(fmt::format("the weights in {} do not match the model:{}", dir, list),
                 "initialize from a checkpoint of the same model, or change the model section");
   }
   Backend& backend = model.backend();
@@ -168,7 +192,7 @@ void load_hf_weights(const std::string& dir, models::Model& model) {
     const auto& t = tensors[i];
     const auto& info = infos[static_cast<size_t>(t.param_index)];
     part.resize(static_cast<size_t>(t.hf_shape.numel()));
-    r.read_f32(*found[i], part.data());
+    owner[i]->read_f32(*found[i], part.data());
     std::span<float> param(flat.data() + info.offset, static_cast<size_t>(info.shape.numel()));
     models::hf_tensor_scatter(param, t, info, part);
   }

@@ -16,9 +16,11 @@ namespace primus::train {
 // Throws primus::Error naming `source` for an unknown model_type.
 config::ModelConfig model_config_from_hf(const nlohmann::json& hf, const std::string& source);
 
-// Writes <dir>/model.safetensors (fp32) and <dir>/config.json; dir must exist.
-void save_hf_weights(const std::string& dir, models::Model& model);
-// Loads <dir>/model.safetensors (F32/BF16/F16) into the model. Compares config.json (when present)
+// Writes <dir>/model.safetensors (fp32) and <dir>/config.json (model.hf_config() with
+// config_extra's keys merged in, e.g. the tokenizer's eos_token_id); dir must exist.
+void save_hf_weights(const std::string& dir, models::Model& model, const nlohmann::json& config_extra = {});
+// Loads <dir>/model.safetensors (F32/BF16/F16), or the shards listed by
+// model.safetensors.index.json, into the model. Compares config.json (when present)
 // and every tensor shape first; throws primus::Error listing the differences.
 void load_hf_weights(const std::string& dir, models::Model& model);
 
