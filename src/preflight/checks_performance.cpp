@@ -39,7 +39,7 @@ void gemm_check(PreflightReport& r, Backend* backend, const std::string& product
     const double peak = train::peak_tflops(product, c.dtype);
     const double frac = peak > 0 ? g.tflops / peak : 0;
     const std::string what = fmt::format("{}^3 {} GEMM: {:.2f} TFLOP/s{}", s, dtype_name(c.dtype), g.tflops,
-                                         peak > 0 ? fmt::format(" ({:.0f}% of {:.0f} peak)", 100 * frac, peak) : "");
+                                         peak > 0 ? fmt::format(" ({:.0f}% of {:.3g} peak)", 100 * frac, peak) : "");
     const double floor = device ? 0.5 : 0.05;
     r.add("performance", device ? "device gemm" : "host gemm", peak > 0 && frac < floor ? Status::kWarn : Status::kPass, what,
           device ? "below half of peak: check clocks (nvidia-smi -q -d CLOCK), power limits and other processes"

@@ -34,6 +34,24 @@ std::string library_version(const std::string& stem) {
   return best;
 }
 
+// "MAJOR.MINOR.PATCH" from the #defines of a header, e.g. NCCL_MAJOR in nccl.h; "" when absent.
+std::string header_version(const std::vector<std::string>& headers, const std::string& prefix, const char* const names[3]) {
+  for (const auto& h : headers) {
+    const std::string text = read_text(h);
+    if (text.empty()) continue;
+    std::string v;
+    for (int i = 0; i < 3; ++i) {
+      const std::string key = "#define " + prefix + names[i];
+      auto p = text.find(key + " ");
+      if (p == std::string::npos) p = text.find(key + "\t");
+      if (p == std::string::npos) return v;
+      v += (i ? "." : "") + std::to_string(std::atol(text.c_str() + p + key.size()));
+    }
+    return v;
+  }
+  return {};
+}
+
 }  // namespace
 
 void check_host(PreflightReport& r) {
@@ -94,8 +112,17 @@ void check_software(PreflightReport& r) {
   } else {
     cuda.clear();
   }
+  if (cuda.empty()) {
+    const std::string nvcc = bench::command_output("/usr/local/cuda/bin/nvcc --version");
+    if (auto p = nvcc.find("release "); p != std::string::npos) cuda = nvcc.substr(p + 8, nvcc.find(',', p) - p - 8);
+  }
   r.add("software", "cuda toolkit", Status::kPass, cuda.empty() ? "not found (CPU only)" : "CUDA " + cuda);
-  const std::string cublas = library_version("libcublasLt"), nccl = library_version("libnccl");
+  static const char* const kCublas[3] = {"MAJOR", "MINOR", "PATCH"};
+  static const char* const kNccl[3] = {"MAJOR", "MINOR", "PATCH"};
+  std::string cublas = header_version({"/usr/local/cuda/include/cublas_api.h"}, "CUBLAS_VER_", kCublas);
+  std::string nccl = header_version({"/usr/local/cuda/include/nccl.h", "/usr/include/nccl.h"}, "NCCL_", kNccl);
+  if (cublas.empty()) cublas = library_version("libcublasLt");
+  if (nccl.empty()) nccl = library_version("libnccl");
   r.add("software", "cublas", Status::kPass, cublas.empty() ? "not found" : "cuBLASLt " + cublas);
   r.add("software", "nccl", Status::kPass, nccl.empty() ? "not found" : "NCCL " + nccl);
 }

@@ -2,6 +2,8 @@
 // models, and its response to the parallel layout, ZeRO-1 and recompute.
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
 #include <vector>
 
 #include "core/error.h"
@@ -62,6 +64,7 @@ TEST_P(ProjectionVsMeasured, WithinTenPercentOfTheCpuPeak) {
     const size_t measured = measured_peak(cfg);
     const MemoryProjection p = memory_project(cfg);
     const double ratio = static_cast<double>(p.total_bytes()) / static_cast<double>(measured);
+    RecordProperty(fmt::format("ratio_T{}", T), fmt::format("{:.4f}", ratio));
     EXPECT_GT(ratio, 0.9) << "T=" << T << " projected " << p.total_bytes() << " measured " << measured;
     EXPECT_LT(ratio, 1.1) << "T=" << T << " projected " << p.total_bytes() << " measured " << measured;
   }

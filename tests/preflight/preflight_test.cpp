@@ -3,10 +3,12 @@
 // and bad environment variables; the report formats parse.
 #include <gtest/gtest.h>
 #include <sys/mount.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <vector>
@@ -133,6 +135,22 @@ TEST_F(Preflight, FailsOnImpossibleConfigs) {
   ASSERT_NE(m, nullptr) << failures(huge);
   EXPECT_EQ(m->status, Status::kFail);
   EXPECT_NE(m->reason.find("does not fit"), std::string::npos) << m->reason;
+}
+
+int run_primus(const std::string& args) {
+  const int status = std::system((std::string(PRIMUS_EXE) + " " + args + " > /dev/null 2>&1").c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST_F(Preflight, CommandExitCodesAndJsonReport) {
+  const std::string out = (dir_ / "report.json").string();
+  EXPECT_EQ(run_primus("preflight --quick --out " + out), 0);
+  std::ifstream f(out);
+  const auto j = nlohmann::json::parse(f);
+  EXPECT_TRUE(j["ok"].get<bool>());
+  EXPECT_GT(j["summary"]["pass"].get<int>(), 5);
+  EXPECT_EQ(run_primus("preflight --quick -c " + config("", (dir_ / "nowhere").string())), 1);
+  EXPECT_EQ(run_primus("preflight --quick -c " + config()), 0);
 }
 
 TEST(PreflightEnvironment, JudgesKnownBadValues) {
