@@ -54,6 +54,10 @@ double AdamW::grad_norm(Tensor grads) {
 }
 
 void AdamW::step(Tensor params, Tensor grads, double lr, double grad_norm) {
+  backend_.adamw_update(params, Tensor{}, m_, v_, grads, segments_, next_args(lr, grad_norm));
+}
+
+AdamWArgs AdamW::next_args(double lr, double grad_norm) {
   AdamWArgs args;
   args.lr = static_cast<float>(lr);
   args.beta1 = static_cast<float>(cfg_.beta1);
@@ -62,7 +66,7 @@ void AdamW::step(Tensor params, Tensor grads, double lr, double grad_norm) {
   args.step = ++t_;
   if (cfg_.grad_clip_norm > 0 && grad_norm > cfg_.grad_clip_norm)
     args.grad_scale = static_cast<float>(cfg_.grad_clip_norm / (grad_norm + 1e-6));
-  backend_.adamw_update(params, Tensor{}, m_, v_, grads, segments_, args);
+  return args;
 }
 
 }  // namespace primus::train

@@ -26,6 +26,8 @@ class AdamW {
   double grad_norm(Tensor grads);
   // One update with learning rate lr; clips to cfg.grad_clip_norm using the given norm.
   void step(Tensor params, Tensor grads, double lr, double grad_norm);
+  // The arguments of the next update, counted as taken (for an update run elsewhere: ZeRO-1).
+  AdamWArgs next_args(double lr, double grad_norm);
   int64_t steps_taken() const { return t_; }
   void set_steps_taken(int64_t t) { t_ = t; }
   Tensor m() { return m_; }   // (P)

@@ -73,6 +73,8 @@ void Trainer::init_from(const std::string& dir) {
 
 void Trainer::resume(const std::string& checkpoint_dir) {
   state_ = load_checkpoint(checkpoint_dir, model_, optimizer_);
+  if (opts_.grad_sync && opts_.grad_sync->shards_optimizer())
+    opts_.grad_sync->load_optimizer_state(optimizer_.m(), optimizer_.v());
   train_.restore(state_.train_loader);
   rng_.set_state(state_.rng_state);
   log_info("resumed from {} at step {}", checkpoint_dir, state_.step);
@@ -94,9 +96,11 @@ double Trainer::train_step(double lr, bool* skipped, double* grad_norm) {
     opts_.grad_sync->average_grads(grads);
     loss = opts_.grad_sync->average(loss);
   }
-  *grad_norm = optimizer_.grad_norm(grads);
+  const bool sharded = opts_.grad_sync && opts_.grad_sync->shards_optimizer();
+  *grad_norm = sharded ? opts_.grad_sync->sharded_grad_norm() : optimizer_.grad_norm(grads);
   *skipped = !finite(loss) || !finite(*grad_norm);
-  if (!*skipped) optimizer_.step(model_.params_buffer(), grads, lr, *grad_norm);
+  if (!*skipped && sharded) opts_.grad_sync->sharded_step(model_.params_buffer(), optimizer_.next_args(lr, *grad_norm));
+  if (!*skipped && !sharded) optimizer_.step(model_.params_buffer(), grads, lr, *grad_norm);
   return loss;
 }
 
@@ -218,6 +222,8 @@ double Trainer::evaluate() {
 }
 
 std::string Trainer::save_checkpoint() {
+  if (opts_.grad_sync && opts_.grad_sync->shards_optimizer() && !opts_.checkpoints_dir.empty())
+    opts_.grad_sync->gather_optimizer_state(optimizer_.m(), optimizer_.v());
   if (opts_.dp_rank != 0 || opts_.checkpoints_dir.empty()) return {};
   state_.rng_state = rng_.state();
   state_.train_loader = train_.state();

@@ -29,6 +29,14 @@ class GradSync {
   virtual void average_grads(Tensor grads) = 0;
   // Averages one number (the step's loss) over the data-parallel ranks.
   virtual double average(double value) = 0;
+  // ZeRO-1: a sync that shards the optimizer state (average_grads then reduce-scatters) returns
+  // true, and the trainer takes the gradient norm and the update from it instead of its AdamW.
+  virtual bool shards_optimizer() const { return false; }
+  virtual double sharded_grad_norm() { return 0; }
+  virtual void sharded_step(Tensor params, const AdamWArgs& args) {}
+  // Collective: the full moments m, v (P) before a checkpoint; back into the shards after a resume.
+  virtual void gather_optimizer_state(Tensor m, Tensor v) {}
+  virtual void load_optimizer_state(Tensor m, Tensor v) {}
 };
 
 struct TrainerOptions {

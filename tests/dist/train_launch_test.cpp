@@ -1,7 +1,8 @@
 // `primus launch -- train` end to end on a real dataset (Debian's fortunes `art` file, tokenized
-// here): data-parallel runs over 2 ranks reproduce the one-process loss curve of tiny GPT-2 and
-// tiny Llama within 1e-5 relative, rank 0 writes the checkpoint, every rank its log; a rank made to
-// fail mid-run takes the job down naming itself.
+// here): data-parallel and ZeRO-1 runs over 2 ranks reproduce the one-process loss curve of tiny
+// GPT-2 and tiny Llama within 1e-5 relative, rank 0 writes the checkpoint, every rank its log; a
+// ZeRO-1 checkpoint resumes under one process and under 4 ranks with the loss continuing; a rank
+// made to fail mid-run takes the job down naming itself.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
@@ -76,15 +77,44 @@ TEST_F(TrainLaunch, DataParallelReproducesOneProcess) {
     Cmd two = shell(exe + " launch --nproc-per-node 2 --oversubscribe -- train -c " + preset +
                     ".yaml --set exp_name=" + preset + "-two");
     ASSERT_EQ(two.exit_code, 0) << two.output;
-    auto a = losses(preset + "-one"), b = losses(preset + "-two");
+    Cmd zero = shell(exe + " launch --nproc-per-node 2 --oversubscribe -- train -c " + preset +
+                     ".yaml --set exp_name=" + preset + "-zero --set parallel.zero=1");
+    ASSERT_EQ(zero.exit_code, 0) << zero.output;
+    auto a = losses(preset + "-one"), b = losses(preset + "-two"), z = losses(preset + "-zero");
     ASSERT_EQ(a.size(), 10u) << one.output;
     ASSERT_EQ(b.size(), 10u) << two.output;
+    ASSERT_EQ(z.size(), 10u) << zero.output;
     EXPECT_LT(a.back(), a.front()) << preset << " did not learn";
-    for (size_t s = 0; s < a.size(); ++s) EXPECT_NEAR(b[s], a[s], 1e-5 * std::abs(a[s])) << preset << " step " << s + 1;
+    for (size_t s = 0; s < a.size(); ++s) {
+      EXPECT_NEAR(b[s], a[s], 1e-5 * std::abs(a[s])) << preset << " DP step " << s + 1;
+      EXPECT_NEAR(z[s], a[s], 1e-5 * std::abs(a[s])) << preset << " ZeRO-1 step " << s + 1;
+    }
     fs::path run = test_dir() / "runs" / (preset + "-two");
     EXPECT_TRUE(fs::exists(run / "logs/rank0.log"));
     EXPECT_TRUE(fs::exists(run / "logs/rank1.log"));
     EXPECT_TRUE(fs::exists(run / "checkpoints/step_00000010")) << two.output;
+  }
+}
+
+// Steps 1-5 under ZeRO-1 on 2 ranks, then steps 6-10 resumed under one process and under ZeRO-1
+// on 4 ranks: the optimizer state is gathered into a layout-free checkpoint and sharded again.
+TEST_F(TrainLaunch, ZeroCheckpointResumesUnderOtherLayouts) {
+  const std::string exe = PRIMUS_EXE, sched = " --set schedule.lr_decay_steps=10";
+  Cmd ref = shell(exe + " train -c gpt2-tiny.yaml --set exp_name=ref" + sched);
+  ASSERT_EQ(ref.exit_code, 0) << ref.output;
+  for (const std::string& second : {std::string(" train"), std::string(" launch --nproc-per-node 4 --oversubscribe -- train")}) {
+    const std::string name = second == " train" ? "to-one" : "to-four";
+    Cmd first = shell(exe + " launch --nproc-per-node 2 --oversubscribe -- train -c gpt2-tiny.yaml --set exp_name=" +
+                      name + " --set parallel.zero=1 --set train.steps=5" + sched);
+    ASSERT_EQ(first.exit_code, 0) << first.output;
+    Cmd resumed = shell(exe + second + " -c gpt2-tiny.yaml --resume --set exp_name=" + name +
+                        " --set parallel.zero=1" + sched);
+    ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+    EXPECT_NE(resumed.output.find("resumed from"), std::string::npos) << resumed.output;
+    auto a = losses("ref"), b = losses(name);
+    ASSERT_EQ(a.size(), 10u);
+    ASSERT_EQ(b.size(), 10u) << resumed.output;
+    for (size_t s = 0; s < a.size(); ++s) EXPECT_NEAR(b[s], a[s], 1e-5 * std::abs(a[s])) << name << " step " << s + 1;
   }
 }
 
