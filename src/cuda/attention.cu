@@ -3,7 +3,7 @@
 // backward pass recomputes the probabilities from the saved log-sum-exp in two kernels, one
 // owning dq (per query tile) and one owning dk, dv (per key tile, over the group's query heads):
 // no atomics, deterministic. fp32 arithmetic on CUDA cores, any head size up to 256 (each lane
-// holds KPL = ceil(HS/32) elements of a row). bf16 with HS 64 or 128 goes to attention_mma.cu.
+// holds KPL = ceil(HS/32) elements of a row). bf16 with HS 64 or 128 goes to attention_*_mma.cu.
 #include "cuda/device_utils.cuh"
 #include "cuda/kernels.h"
 

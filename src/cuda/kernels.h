@@ -67,8 +67,8 @@ void attention_backward_launch(void* dqkv, const void* dout, const void* qkv, co
                                const float* lse, DType dt, int64_t B, int64_t T, int64_t NH,
                                int64_t NKV, int64_t HS, void* workspace, cudaStream_t s);
 
-// Tensor-core variants (attention_mma.cu), bf16 only, 16-byte aligned pointers; the launchers
-// above pick them when they apply.
+// Tensor-core variants (attention_forward_mma.cu, attention_backward_mma.cu): bf16, HS 64 or 128,
+// 16-byte aligned pointers; the launchers above pick them when they apply.
 void attention_forward_mma_launch(void* out, float* lse, const void* qkv, int64_t B, int64_t T, int64_t NH,
                                   int64_t NKV, int64_t HS, cudaStream_t s);
 // D (B,NH,T) fp32 is a workspace the dq kernel fills with rowsum(dout * out).
