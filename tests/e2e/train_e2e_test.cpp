@@ -210,5 +210,32 @@ TEST_F(TrainE2E, ValidationLossFallsBelowTheUnigramEntropy) {
   EXPECT_LT(valid, unigram) << r.out;
 }
 
+TEST_F(TrainE2E, ResumeWithTheDatasetLoaderIsBitwiseExact) {
+  if (!corpus_ready_) GTEST_SKIP() << kCorpus << " is not installed (scripts/setup.sh installs fortunes)";
+  // The same schedule horizon in both runs (lr_decay_steps), so 10 + 10 steps see the same lr.
+  const std::string common = "--set schedule.lr_decay_steps=20 --set checkpoint.every_steps=0 "
+                             "--set logging.every_steps=1";
+  write_config("straight", kReal);
+  write_config("halves", kReal);
+  ASSERT_EQ(primus("train -c straight.yaml --set train.steps=20 " + common, dir_).rc, 0);
+  auto r = primus("train -c halves.yaml --set train.steps=10 " + common, dir_);
+  ASSERT_EQ(r.rc, 0) << r.out;
+  r = primus("train -c halves.yaml --resume --set train.steps=20 " + common, dir_);
+  ASSERT_EQ(r.rc, 0) << r.out;
+  auto losses = [&](const std::string& run) {
+    std::vector<double> out;
+    std::istringstream in(read_text(fs::path(dir_) / "runs" / run / "metrics.jsonl"));
+    for (std::string line; std::getline(in, line);) {
+      auto j = nlohmann::json::parse(line);
+      if (j.contains("loss")) out.push_back(j["loss"].get<double>());
+    }
+    return out;
+  };
+  auto a = losses("straight"), b = losses("halves");
+  ASSERT_EQ(a.size(), 20u);
+  ASSERT_EQ(b.size(), 20u);
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i], b[i]) << "step " << i + 1;
+}
+
 }  // namespace
 }  // namespace primus::e2e

@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "core/rng.h"
 #include "tiny.h"
 #include "train/optimizer.h"
 #include "train/signals.h"
@@ -177,6 +178,35 @@ TEST(Optimizer, DecayGroupsFollowTheParameterKinds) {
   auto all = plan_decay_segments(m.params(), cfg.optim);
   ASSERT_EQ(all.size(), 1u);   // one merged segment when everything decays
   EXPECT_EQ(all[0].weight_decay, static_cast<float>(cfg.optim.weight_decay));
+}
+
+TEST(Optimizer, ClippingEqualsPreScaledGradients) {
+  // AdamW is not scale-invariant in its first step only through eps; compare clipped g against
+  // g pre-scaled to the clip norm with clipping off: the updates must agree.
+  auto cfg = tiny_config();
+  cfg.optim.grad_clip_norm = 0.5;
+  TinyRun a(cfg, 3), b(cfg, 3);
+  std::vector<float> g(static_cast<size_t>(a.model->num_params()));   // (P)
+  Rng rng(9);
+  for (float& x : g) x = rng.normal(0.0f, 0.1f);
+  a.backend->copy_from_host(a.model->grads_buffer(), g.data());
+  AdamW clipped(cfg.optim, *a.backend, a.model->params(), a.model->num_params());
+  const double norm = clipped.grad_norm(a.model->grads_buffer());
+  ASSERT_GT(norm, 0.5);
+  clipped.step(a.model->params_buffer(), a.model->grads_buffer(), 1e-2, norm);
+  const double s = 0.5 / (norm + 1e-6);
+  for (float& x : g) x = static_cast<float>(x * s);
+  b.backend->copy_from_host(b.model->grads_buffer(), g.data());
+  cfg.optim.grad_clip_norm = 0;
+  AdamW plain(cfg.optim, *b.backend, b.model->params(), b.model->num_params());
+  plain.step(b.model->params_buffer(), b.model->grads_buffer(), 1e-2, plain.grad_norm(b.model->grads_buffer()));
+  auto pa = a.params(), pb = b.params(), p0 = TinyRun(cfg, 3).params();
+  int64_t moved = 0;
+  for (size_t i = 0; i < pa.size(); ++i) {
+    EXPECT_NEAR(pa[i], pb[i], 1e-6f + 1e-4f * std::fabs(pb[i] - p0[i])) << i;
+    moved += pa[i] != p0[i];
+  }
+  EXPECT_GT(moved, static_cast<int64_t>(pa.size()) / 2);
 }
 
 }  // namespace
