@@ -50,26 +50,27 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 }  // namespace
 
-size_t activation_bytes_single(const config::ModelConfig& model, int64_t B, int64_t T) {
+size_t activation_bytes_single(const config::ModelConfig& model, int64_t B, int64_t T, DType compute) {
   const models::ModelDims m = models::model_dims(model);
   const int64_t N = B * T, QKV = m.qkv_dim(), A = m.NH * m.HS, FC = m.llama ? 2 * m.FF : m.FF;
+  const size_t f = dtype_size(compute), f32 = 4;  // activations in the compute dtype, statistics in fp32
   Plan p;
-  p.add(N), p.add(N);  // tokens, targets (int32)
-  if (m.llama) p.add(T * m.HS / 2), p.add(T * m.HS / 2);
-  p.add(N * m.C);
+  p.add(N, 4), p.add(N, 4);  // tokens, targets (int32)
+  if (m.llama) p.add(T * m.HS / 2, f32), p.add(T * m.HS / 2, f32);
+  p.add(N * m.C, f);
   for (int64_t l = 0; l < m.L; ++l) {
-    p.add(N * m.C);
-    if (!m.llama) p.add(N);
-    p.add(N), p.add(N * QKV), p.add(N * A), p.add(B * m.NH * T), p.add(N * m.C), p.add(N * m.C);
-    if (!m.llama) p.add(N);
-    p.add(N), p.add(N * FC), p.add(N * m.FF), p.add(N * m.C);
+    p.add(N * m.C, f);
+    if (!m.llama) p.add(N, f32);
+    p.add(N, f32), p.add(N * QKV, f), p.add(N * A, f), p.add(B * m.NH * T, f32), p.add(N * m.C, f), p.add(N * m.C, f);
+    if (!m.llama) p.add(N, f32);
+    p.add(N, f32), p.add(N * FC, f), p.add(N * m.FF, f), p.add(N * m.C, f);
   }
-  p.add(N * m.C);
-  if (!m.llama) p.add(N);
-  p.add(N), p.add(N * m.Vp), p.add(N);
-  p.add(N * m.C), p.add(N * m.C), p.add(N * QKV);
-  if (m.llama) p.add(N * QKV);
-  p.add(N * A), p.add(N * FC), p.add(N * m.FF);
+  p.add(N * m.C, f);
+  if (!m.llama) p.add(N, f32);
+  p.add(N, f32), p.add(N * m.Vp, f), p.add(N, f32);
+  p.add(N * m.C, f), p.add(N * m.C, f), p.add(N * QKV, f);
+  if (m.llama) p.add(N * QKV, f);
+  p.add(N * A, f), p.add(N * FC, f), p.add(N * m.FF, f);
   return p.bytes;
 }
 
@@ -115,15 +116,22 @@ MemoryProjection memory_project(const config::ExperimentConfig& cfg, int world_s
   const int64_t last = (m.L - (pp - 1) * r.layers_rank) * layer_params + final_norm + head / tp;
   r.params_rank = pp == 1 ? first : std::max(first, last + (cfg.model.tie_embeddings ? embed / tp : 0));
   const size_t P = static_cast<size_t>(r.params_rank);
-  r.weights_bytes = 4 * P;
-  r.grads_bytes = 4 * P;
+  const DType compute = cfg.precision.compute == "bf16" ? DType::kBF16 : DType::kF32;
+  const size_t es = dtype_size(compute);
+  r.weights_bytes = 4 * P;   // fp32 master weights
+  r.grads_bytes = 4 * P;     // fp32 gradient accumulation
+  if (compute != DType::kF32) {
+    // The compute copies of weights and gradients, the bounded fp32 staging chunk and one logits row.
+    r.weights_bytes += es * P;
+    r.grads_bytes += es * P + 4 * std::min<size_t>(P, size_t{1} << 24) + 4 * static_cast<size_t>(m.Vp);
+  }
   r.optimizer_bytes = 8 * P / static_cast<size_t>(par.zero >= 1 ? r.data : 1);
   r.checkpoint_bytes = 12 * static_cast<size_t>(r.params_total);
 
   // Activations of the worst stage.
   const int64_t B = cfg.train.micro_batch_size, T = cfg.train.seq_len;
   if (tp == 1 && pp == 1 && cfg.backend.recompute == "none") {
-    r.activation_bytes = activation_bytes_single(cfg.model, B, T);
+    r.activation_bytes = activation_bytes_single(cfg.model, B, T, compute);
   } else {
     const ActDims d{B, T, B * T, m.C, m.qkv_dim() / tp, m.NH * m.HS / tp, (m.llama ? 2 * m.FF : m.FF) / tp, m.FF / tp,
                     m.NH / tp, m.HS, m.Vp / tp, m.llama};
@@ -140,7 +148,7 @@ MemoryProjection memory_project(const config::ExperimentConfig& cfg, int world_s
     const int64_t tail = d.N * d.C + 2 * d.N + d.N * d.Vp + d.N;                           // final norm, logits, losses
     const int64_t elems = r.in_flight * (r.layers_rank * per_layer + io + (pp == 1 ? tail : 0)) + working + scratch +
                           (pp == 1 ? 0 : tail);
-    r.activation_bytes = 4 * static_cast<size_t>(elems) + kAlign * static_cast<size_t>(r.layers_rank * la.count + 32);
+    r.activation_bytes = es * static_cast<size_t>(elems) + kAlign * static_cast<size_t>(r.layers_rank * la.count + 32);
   }
   // cuBLASLt workspace and the CUDA context are outside the backend's allocation count but real.
   r.other_bytes = cfg.backend.device == "cpu" ? 0 : size_t{512} << 20;

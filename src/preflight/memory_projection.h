@@ -1,8 +1,9 @@
 // Per-rank memory projection of a training config: weights, gradients, optimizer state and
 // activations under the parallel layout (tensor, pipeline, data; sequence parallel), ZeRO-1 and
-// activation recompute, mirroring how models::Model and train::AdamW allocate (one fp32 flat
-// parameter buffer, one fp32 gradient buffer, fp32 AdamW m and v, activations planned in one
-// arena for micro-batch (B,T)). Nothing is allocated; an 8B config projects on a laptop.
+// activation recompute, mirroring how models::Model and train::AdamW allocate (fp32 flat master
+// parameters and gradients, plus bf16 compute copies under precision.compute=bf16; fp32 AdamW m
+// and v; activations planned in one arena for micro-batch (B,T)). Nothing is allocated; an 8B
+// config projects on a laptop. Backend::peak_memory_bytes should match total_bytes() - other_bytes.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -10,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config/experiment.h"
+#include "core/dtype.h"
 
 namespace primus::preflight {
 
@@ -33,8 +35,8 @@ struct MemoryProjection {
 MemoryProjection memory_project(const config::ExperimentConfig& cfg, int world_size = 0);
 
 // Activation bytes of one micro-batch on a single device (no parallelism, no recompute) exactly as
-// models::Model plans them (64-byte aligned tensors).
-size_t activation_bytes_single(const config::ModelConfig& model, int64_t B, int64_t T);
+// models::Model plans them (64-byte aligned tensors; compute-dtype activations, fp32 statistics).
+size_t activation_bytes_single(const config::ModelConfig& model, int64_t B, int64_t T, DType compute = DType::kF32);
 
 // The projection as a terminal table ("weights 1.2GiB ...") and as JSON.
 std::string memory_projection_table(const MemoryProjection& p, size_t device_bytes, const std::string& device_name);

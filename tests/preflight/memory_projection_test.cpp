@@ -84,6 +84,18 @@ TEST(MemoryProjection, CountsTheWholeModel) {
   EXPECT_EQ(p.checkpoint_bytes, static_cast<size_t>(12 * total));
 }
 
+TEST(MemoryProjection, Bf16AddsComputeCopiesAndHalvesActivations) {
+  config::ExperimentConfig cfg = tiny("gpt2");
+  const MemoryProjection fp32 = memory_project(cfg);
+  cfg.precision.compute = "bf16";
+  const MemoryProjection bf16 = memory_project(cfg);
+  const size_t P = static_cast<size_t>(bf16.params_total);
+  EXPECT_EQ(bf16.weights_bytes, 6 * P);                          // fp32 master + bf16 copy
+  EXPECT_EQ(bf16.grads_bytes, 6 * P + 4 * P + 4 * 320);          // + fp32 staging (P < 16M) + one logits row (Vp)
+  EXPECT_LT(bf16.activation_bytes, fp32.activation_bytes * 6 / 10);
+  EXPECT_GT(bf16.activation_bytes, fp32.activation_bytes * 4 / 10);
+}
+
 TEST(MemoryProjection, LayoutZeroAndRecomputeShrinkTheRank) {
   config::ExperimentConfig cfg = tiny("llama");
   cfg.train.global_batch_size = 16;
