@@ -43,9 +43,15 @@ void PreTokenizer::split_valid(std::string_view text, std::vector<std::string_vi
   const size_t n = text.size();
   while (start < n) {
     int rc = pcre2_match(code_->re, subject, n, start, PCRE2_NO_UTF_CHECK, md, nullptr);
-    if (rc < 0) {
+    if (rc == PCRE2_ERROR_NOMATCH) {
       out.push_back(text.substr(start));
       break;
+    }
+    if (rc < 0) {
+      pcre2_match_data_free(md);
+      PCRE2_UCHAR msg[256];
+      pcre2_get_error_message(rc, msg, sizeof(msg));
+      throw Error(fmt::format("pre-tokenizer match failed at byte {}: {}", start, reinterpret_cast<const char*>(msg)));
     }
     const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
     size_t b = ov[0], e = ov[1];

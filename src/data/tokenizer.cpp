@@ -6,6 +6,7 @@
 #include <atomic>
 #include <climits>
 #include <cstring>
+#include <queue>
 
 #include "core/error.h"
 #include "data/byte_level.h"
@@ -36,8 +37,50 @@ struct PieceCache {
 
 constexpr size_t kMaxCachedPiece = 64;         // bytes; longer pieces are rare and not reused
 constexpr size_t kMaxCacheIds = size_t{1} << 24;
+constexpr size_t kLongPiece = 256;             // bytes; longer pieces merge through a heap
 
 }  // namespace
+
+// BPE for long pieces in O(n log n): symbols in a linked list, candidate pairs in a min-heap by
+// (rank, position), stale entries skipped. Same order of merges as the quadratic loop (lowest
+// rank first, leftmost first), which is also how Hugging Face merges.
+void Tokenizer::bpe_long(std::vector<int32_t>& sym, std::vector<int32_t>& out) const {
+  struct Cand {
+    int32_t rank, pos, left, right;
+    bool operator>(const Cand& o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
+  };
+  const auto n = static_cast<int32_t>(sym.size());
+  std::vector<int32_t> next(static_cast<size_t>(n)), prev(static_cast<size_t>(n));   // (n) list links
+  for (int32_t i = 0; i < n; ++i) {
+    next[static_cast<size_t>(i)] = i + 1 < n ? i + 1 : -1;
+    prev[static_cast<size_t>(i)] = i - 1;
+  }
+  std::priority_queue<Cand, std::vector<Cand>, std::greater<Cand>> heap;
+  auto push = [&](int32_t i) {
+    if (i < 0) return;
+    int32_t j = next[static_cast<size_t>(i)];
+    if (j < 0) return;
+    int32_t a = sym[static_cast<size_t>(i)], b = sym[static_cast<size_t>(j)];
+    auto it = merge_map_.find((static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b));
+    if (it != merge_map_.end()) heap.push({it->second.rank, i, a, b});
+  };
+  for (int32_t i = 0; i + 1 < n; ++i) push(i);
+  while (!heap.empty()) {
+    Cand c = heap.top();
+    heap.pop();
+    auto i = static_cast<size_t>(c.pos);
+    int32_t j = next[i];
+    if (sym[i] != c.left || j < 0 || sym[static_cast<size_t>(j)] != c.right) continue;   // stale
+    uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(c.left)) << 32) | static_cast<uint32_t>(c.right);
+    sym[i] = merge_map_.find(key)->second.id;
+    sym[static_cast<size_t>(j)] = -1;
+    next[i] = next[static_cast<size_t>(j)];
+    if (next[i] >= 0) prev[static_cast<size_t>(next[i])] = c.pos;
+    push(prev[i]);
+    push(c.pos);
+  }
+  for (int32_t i = 0; i >= 0; i = next[static_cast<size_t>(i)]) out.push_back(sym[static_cast<size_t>(i)]);
+}
 
 Tokenizer::Tokenizer() : uid_(g_next_uid.fetch_add(1)) { std::fill(std::begin(byte_id_), std::end(byte_id_), -1); }
 Tokenizer::Tokenizer(Tokenizer&&) noexcept = default;
@@ -200,6 +243,10 @@ void Tokenizer::bpe(std::string_view piece, std::vector<int32_t>& out) const {
       throw Error(fmt::format("the tokenizer has no token for byte 0x{:02x}", static_cast<unsigned>(c)),
                   "byte-level BPE needs all 256 byte tokens in its vocabulary");
     sym.push_back(byte_id_[c]);
+  }
+  if (sym.size() > kLongPiece) {
+    bpe_long(sym, out);
+    return;
   }
   while (sym.size() > 1) {
     int32_t best_rank = INT32_MAX, best_id = -1, left = -1, right = -1;

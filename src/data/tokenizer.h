@@ -66,6 +66,7 @@ class Tokenizer {
   void encode_ordinary(std::string_view text, std::vector<int32_t>& out) const;
   void encode_piece(std::string_view piece, std::vector<int32_t>& out) const;
   void bpe(std::string_view piece, std::vector<int32_t>& out) const;
+  void bpe_long(std::vector<int32_t>& sym, std::vector<int32_t>& out) const;
 
   struct MergeInfo { int32_t rank, id; };
   std::vector<std::string> id_bytes_;                          // (V) raw bytes per id

@@ -32,6 +32,12 @@ std::vector<std::pair<std::string, std::string>> samples(const std::string& corp
   std::string random;
   for (int i = 0; i < 3000; ++i) random.push_back(static_cast<char>(rng.below(256)));
   s.emplace_back("random_bytes", random);
+  std::string long_words;   // pieces past 256 bytes take Primus's heap merge path
+  for (int i = 0; i < 30; ++i) long_words += "theheavenandtheearth";
+  long_words += " ";
+  for (int i = 0; i < 700; ++i) long_words.push_back(static_cast<char>('a' + rng.below(26)));
+  long_words += " " + std::string(600, '!') + std::string(500, ' ') + "end";
+  s.emplace_back("long_words", long_words);
   return s;
 }
 
@@ -66,7 +72,7 @@ TEST(HfPeer, IdsMatchHuggingFaceTokenizers) {
       ++compared;
     }
   }
-  EXPECT_EQ(compared, 5 * 10);
+  EXPECT_EQ(compared, 5 * 11);
   EXPECT_TRUE(Tokenizer::load((dir / "hf_llama3_ignore_merges.json").string()).adds_bos());
   EXPECT_FALSE(Tokenizer::load((dir / "hf_gpt2.json").string()).adds_bos());
 }

@@ -71,6 +71,17 @@ TEST(PreTokenizer, InvalidBytesActAsSymbolsAndKeepTheirBytes) {
   EXPECT_EQ(pieces(kGpt2Pattern, "x\xe2\x82y"), (std::vector<std::string>{"x", "\xe2\x82", "y"}));
 }
 
+TEST(PreTokenizer, LongRunsSplitWithoutLimits) {
+  for (const char* pattern : {kGpt2Pattern, kLlama3Pattern}) {
+    std::string text = std::string(1 << 20, ' ') + "x" + std::string(1 << 20, 'a') + std::string(1 << 18, '!') + "\n";
+    auto p = pieces(pattern, text);
+    size_t total = 0;
+    for (auto& s : p) total += s.size();
+    EXPECT_EQ(total, text.size());
+    EXPECT_LE(p.size(), 8u) << pattern;
+  }
+}
+
 TEST(PreTokenizer, BadPatternIsAnError) {
   EXPECT_THROW(PreTokenizer("(unclosed"), Error);
 }
@@ -92,6 +103,19 @@ TEST(Tokenizer, RoundTripsArbitraryBytes) {
       for (int32_t id : ids) EXPECT_LT(id, tok.vocab_size());
     }
   }
+}
+
+TEST(Tokenizer, LongPiecesMergeLikeShortOnes) {
+  // Pieces past 256 bytes take the heap path; a long word must split like its repeated parts.
+  Tokenizer tok = trained("gpt2");
+  std::string unit = "theheavenandtheearth";
+  std::string word;
+  for (int i = 0; i < 40; ++i) word += unit;
+  auto ids = tok.encode(word);
+  EXPECT_EQ(tok.decode(ids), word);
+  EXPECT_LT(ids.size(), word.size() * 3 / 4);
+  std::string spaced = std::string(1 << 16, 'a');
+  EXPECT_EQ(tok.decode(tok.encode(spaced)), spaced);   // finishes: no quadratic blow-up
 }
 
 TEST(Tokenizer, MergesCompressCommonWords) {
