@@ -87,7 +87,7 @@ void collective_checks(PreflightReport& r, dist::Comm& comm) {
   bench::Report rep = bench::collective_report(s, comm, *host, &wrong);
   const auto& row = rep.rows.at(0);
   r.add("performance", "all_reduce", wrong ? Status::kFail : Status::kPass,
-        fmt::format("{} ranks, 16MiB: {} , bus bandwidth {:.2f} GB/s (p50 {:.0f} us)", comm.size(),
+        fmt::format("{} ranks, 16MiB: {}, bus bandwidth {:.2f} GB/s (p50 {:.0f} us)", comm.size(),
                     wrong ? "WRONG RESULT" : "correct", row.value("busbw_gbps", 0.0), row.value("p50_us", 0.0)),
         "a rank computed a wrong sum: check that every rank runs the same binary and the network is healthy");
   // Pairwise send/recv: rank 0 ping-pongs with every other rank in turn.

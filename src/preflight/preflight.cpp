@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <filesystem>
+#include <map>
+#include <set>
 
 #include "bench/host_info.h"
 #include "config/loader.h"
@@ -14,6 +16,22 @@
 
 namespace primus::preflight {
 namespace {
+
+// Ranks must see the same devices and software: compares each such finding with rank 0's.
+void ranks_alike(PreflightReport& merged) {
+  std::map<std::string, std::string> first;  // "category/check" -> rank 0's reason
+  std::set<std::string> differ;
+  for (const auto& f : merged.findings()) {
+    if (f.category != "devices" && f.category != "software") continue;
+    const std::string key = f.category + "/" + f.check;
+    auto [it, inserted] = first.emplace(key, f.reason);
+    if (!inserted && it->second != f.reason) differ.insert(key);
+  }
+  for (const auto& key : differ)
+    merged.add("devices", "ranks alike", Status::kWarn, fmt::format("ranks differ in {}", key),
+               "every rank should run on the same kind of node with the same software");
+  if (differ.empty()) merged.add("devices", "ranks alike", Status::kPass, "every rank sees the same devices and software");
+}
 
 // Every rank's findings on rank 0 (others get their own back).
 PreflightReport gather(const PreflightReport& mine, dist::Comm& comm) {
@@ -48,6 +66,7 @@ PreflightReport gather(const PreflightReport& mine, dist::Comm& comm) {
     PreflightReport theirs = PreflightReport::from_json(nlohmann::json::parse(s));
     merged.append(theirs);
   }
+  ranks_alike(merged);
   return merged;
 }
 
