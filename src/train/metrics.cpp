@@ -139,7 +139,9 @@ void ProgressBar::update(int64_t step, double seconds_per_step, std::string_view
   std::string bar(static_cast<size_t>(filled), '=');
   if (filled < kWidth) bar += '>';
   bar.resize(kWidth, ' ');
-  const double eta = seconds_per_step * static_cast<double>(std::max<int64_t>(0, total_ - step));
+  // A moving average keeps the ETA steady when single steps are noisy (evaluation, checkpoints).
+  avg_step_s_ = avg_step_s_ > 0 ? 0.9 * avg_step_s_ + 0.1 * seconds_per_step : seconds_per_step;
+  const double eta = avg_step_s_ * static_cast<double>(std::max<int64_t>(0, total_ - step));
   line_ = fmt::format("step {}/{} [{}] {:3.0f}% ETA {} | {}", step, total_, bar, 100 * frac,
                       format_duration(eta), suffix);
   redraw();

@@ -60,6 +60,7 @@ class ProgressBar {
  private:
   bool enabled_ = false;
   int64_t total_ = 0;
+  double avg_step_s_ = 0;
   std::string line_;
 };
 
