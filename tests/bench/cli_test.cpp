@@ -137,6 +137,34 @@ TEST_F(Cli, PlotDrawsARun) {
   EXPECT_THROW(run_charts(path("bad/metrics.jsonl")), Error);
 }
 
+TEST_F(Cli, E2eTrainsTheConfigOnMockData) {
+  CliRun r = run(fmt::format("benchmark e2e -c {}/configs/experiments/quickstart.yaml --set train.seq_len=32 "
+                             "--set train.micro_batch_size=2 --set train.global_batch_size=4 --set model.vocab_size=512 --micro-batch 1,2 "
+                             "--warmup 0 --steps 1 --threads 1 --out {}", PRIMUS_SOURCE_DIR, path("e2e.jsonl")));
+  ASSERT_EQ(r.code, 0) << r.output;
+  Report rep = report_read_jsonl(path("e2e.jsonl"));
+  ASSERT_EQ(rep.rows.size(), 2u);
+  EXPECT_EQ(rep.rows[0]["accum"], 4);
+  EXPECT_EQ(rep.rows[1]["accum"], 2);
+  for (const auto& row : rep.rows) {
+    EXPECT_GT(row["tokens_per_s"].get<double>(), 0.0);
+    EXPECT_GT(row["peak_mem_gib"].get<double>(), 0.0);
+    // Random tokens over a 512-token vocabulary: the first loss is close to ln(512) = 6.24.
+    EXPECT_NEAR(row["loss"].get<double>(), 6.24, 0.5);
+  }
+}
+
+TEST_F(Cli, AttentionSweepsSequenceLengths) {
+  CliRun r = run(fmt::format("benchmark attention --seq-len 16,32 --heads 4 --kv-heads 2 --head-dim 8 --iters 1 --warmup 0 "
+                             "--threads 1 --out {}", path("att.jsonl")));
+  ASSERT_EQ(r.code, 0) << r.output;
+  Report rep = report_read_jsonl(path("att.jsonl"));
+  ASSERT_EQ(rep.rows.size(), 2u);
+  EXPECT_EQ(rep.rows[1]["seq_len"], 32);
+  EXPECT_GT(rep.rows[1]["fwd_tflops"].get<double>(), 0.0);
+  EXPECT_EQ(run("benchmark attention --seq-len 16 --heads 4 --kv-heads 3").code, 2);
+}
+
 TEST_F(Cli, ProjectionMemoryPrintsEveryPart) {
   CliRun r = run("projection memory -c " PRIMUS_SOURCE_DIR "/configs/experiments/quickstart.yaml --json");
   ASSERT_EQ(r.code, 0) << r.output;
