@@ -16,23 +16,8 @@ primus=build-quickstart/apps/primus/primus
 $primus --version
 echo "quickstart: built in $(elapsed)"
 
-data=data/quickstart
-if [ -x scripts/prepare-corpus.sh ]; then
-  scripts/prepare-corpus.sh
-elif [ ! -f $data/train.idx ]; then
-  # One document per Bible chapter, per fortune and per Jargon File paragraph (blank-line separated).
-  mkdir -p $data/raw
-  bible -f gen1:1-rev22:21 | awk '{ ref = $1; sub(/:[0-9]+$/, "", ref); if (ref != last && NR > 1) print "";
-                                    last = ref; sub(/^[^ ]+ /, ""); print }' > $data/raw/kjv.txt
-  for f in /usr/share/games/fortunes/*; do
-    case $f in *.dat|*.u8) continue ;; esac
-    sed 's/^%$//' "$f"; echo
-  done > $data/raw/fortunes.txt
-  zcat /usr/share/doc/jargon-text/jargon.txt.gz > $data/raw/jargon.txt
-  $primus data train-tokenizer --input "$data/raw/*.txt" --vocab-size 2048 --output $data/tokenizer.json
-  $primus data prepare --input "$data/raw/*.txt" --tokenizer $data/tokenizer.json --output $data \
-    --split 98,1,1 --doc-boundary blank-line --progress off
-fi
+# KJV chapters, fortunes and Jargon File entries -> data/quickstart/{tokenizer.json, train, valid, test}.
+scripts/prepare-corpus.sh --primus $primus --vocab-size 2048
 echo "quickstart: corpus ready in $(elapsed)"
 
 config=configs/experiments/quickstart.yaml
