@@ -17,7 +17,6 @@ struct GemmSweep {
   std::vector<std::string> layouts;      // "nt", "nn", "tn", "tt"
   std::vector<DType> dtypes;
   GemmOptions run;
-  double peak_tflops = 0;                // per dtype would be better; the caller passes the first dtype's peak
 };
 
 // backend == nullptr: host OpenBLAS. device_name: product name for peak lookup ("cpu" or a GPU name).
