@@ -8,7 +8,10 @@ scripts/build.sh
 scripts/check-sizes.sh
 ctest --test-dir build --output-on-failure -j "$(nproc)" -LE cuda
 if command -v nvcc >/dev/null || [ -x /usr/local/cuda/bin/nvcc ]; then
-  echo "test: compiling the CUDA backend (not run: no GPU here)"
-  PRIMUS_BUILD_DIR=build-cuda scripts/build.sh -DPRIMUS_CUDA=ON
+  echo "test: compiling the CUDA backend and its tests (not run: no GPU here)"
+  cuda_build=${PRIMUS_CUDA_BUILD_DIR:-build-cuda}
+  gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
+  [ -f "$cuda_build/CMakeCache.txt" ] || cmake -S . -B "$cuda_build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DPRIMUS_CUDA=ON
+  cmake --build "$cuda_build" -j "$(nproc)" --target primus_cuda primus_runtime test_cuda
 fi
 echo "test: all passed"

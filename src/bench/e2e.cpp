@@ -34,7 +34,7 @@ Report e2e_report(const config::ExperimentConfig& base, const E2eOptions& o) {
     const int64_t T = cfg.train.seq_len;
     const int64_t accum = std::max<int64_t>(1, cfg.train.global_batch_size / B);
     if (!o.real_data) cfg.data.mock = true;
-    const DType compute = cfg.precision.compute == "bf16" ? DType::kBF16 : DType::kF32;
+    const DType compute = config::compute_dtype(cfg.precision);
     auto backend = runtime::make_backend(cfg.backend.device, o.threads ? o.threads : static_cast<int>(cfg.backend.threads));
     models::Model model(cfg.model, *backend, B, T, compute);
     model.init_weights(cfg.train.seed);

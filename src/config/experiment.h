@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "core/dtype.h"
+
 namespace primus::config {
 
 struct RopeScalingConfig {
@@ -127,5 +129,8 @@ struct ExperimentConfig {
   CheckpointConfig checkpoint;
   LoggingConfig logging;
 };
+
+// The dtype models compute in: bf16 (mixed precision over fp32 master weights) or fp32.
+inline DType compute_dtype(const PrecisionConfig& p) { return p.compute == "bf16" ? DType::kBF16 : DType::kF32; }
 
 }  // namespace primus::config

@@ -116,7 +116,7 @@ MemoryProjection memory_project(const config::ExperimentConfig& cfg, int world_s
   const int64_t last = (m.L - (pp - 1) * r.layers_rank) * layer_params + final_norm + head / tp;
   r.params_rank = pp == 1 ? first : std::max(first, last + (cfg.model.tie_embeddings ? embed / tp : 0));
   const size_t P = static_cast<size_t>(r.params_rank);
-  const DType compute = cfg.precision.compute == "bf16" ? DType::kBF16 : DType::kF32;
+  const DType compute = config::compute_dtype(cfg.precision);
   const size_t es = dtype_size(compute);
   r.weights_bytes = 4 * P;   // fp32 master weights
   r.grads_bytes = 4 * P;     // fp32 gradient accumulation

@@ -59,7 +59,7 @@ Trainer::Trainer(const config::ExperimentConfig& cfg, models::Model& model, data
     out_ = std::make_unique<Outputs>(opts_.metrics_path, cfg.logging.progress, cfg.train.steps);
   else
     out_ = std::make_unique<Outputs>(writer ? cfg.logging.progress : "off", cfg.train.steps);
-  const DType compute = cfg.precision.compute == "bf16" ? DType::kBF16 : DType::kF32;
+  const DType compute = config::compute_dtype(cfg.precision);
   out_->peak_tflops = peak_tflops(device_product_name(model.backend().name()), compute,
                                   static_cast<int>(cfg.backend.threads));
 }
