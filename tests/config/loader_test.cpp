@@ -28,7 +28,8 @@ TEST(ConfigLoader, YamlAndTomlTwinsResolveIdentically) {
   LoadedExperiment yaml = load_experiment_with_provenance(source_path("configs/experiments/quickstart.yaml"));
   LoadedExperiment toml = load_experiment_with_provenance(source_path("configs/experiments/quickstart.toml"));
   EXPECT_EQ(render_yaml(yaml.config), render_yaml(toml.config));
-  EXPECT_EQ(toml.config.model.num_layers, 2);
+  EXPECT_EQ(toml.config.model.num_layers, 4);  // set beside the preset (gpt2-tiny has 2)
+  EXPECT_NE(toml.provenance.at("model.num_layers").file.find("quickstart.toml"), std::string::npos);
   EXPECT_EQ(toml.config.data.train.at(0).path, "data/quickstart/train");
   EXPECT_NE(toml.provenance.at("optim.lr").file.find("quickstart.toml"), std::string::npos);
 }
