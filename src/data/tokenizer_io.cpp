@@ -138,28 +138,21 @@ Tokenizer Tokenizer::from_json(const std::string& json_text, const std::string& 
       spec.vocab[idx] = t.content;
       spec.added.push_back(std::move(t));
     }
-    Tokenizer tok;
+    // A BOS template overrides the BOS that from_spec guessed from the token names.
+    Tokenizer tok = Tokenizer::from_spec(std::move(spec));
     auto post = j.value("post_processor", json());
     if (!post.is_null()) {
       tok.post_processor_json_ = post.dump();
       if (post.value("type", "") == "TemplateProcessing" && !post["single"].empty() &&
           post["single"][0].contains("SpecialToken")) {
         std::string sid = post["single"][0]["SpecialToken"].value("id", "");
-        for (const auto& a : spec.added)
+        for (const auto& a : tok.added_)
           if (a.content == sid) {
             tok.adds_bos_ = true;
             tok.bos_id_ = a.id;
           }
       }
     }
-    tok.id_bytes_ = std::move(spec.vocab);
-    tok.merges_ = std::move(spec.merges);
-    tok.added_ = std::move(spec.added);
-    tok.split_pattern_ = std::move(spec.split_pattern);
-    tok.byte_level_regex_ = spec.byte_level_regex;
-    tok.add_prefix_space_ = spec.add_prefix_space;
-    tok.ignore_merges_ = spec.ignore_merges;
-    tok.build_tables();
     return tok;
   } catch (const json::exception& e) {
     throw Error(fmt::format("{}: malformed tokenizer: {}", name, e.what()));
