@@ -14,8 +14,11 @@
 #include "bench/report.h"
 #include "bench/svg_chart.h"
 
-namespace primus::dist {
+namespace primus {
 class Comm;
+namespace dist {
+using primus::Comm;
+}
 }
 
 namespace primus::bench {

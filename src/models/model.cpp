@@ -36,8 +36,13 @@ std::string_view op_name(Op op) {
 
 }  // namespace
 
-Model::Model(const config::ModelConfig& cfg, Backend& backend, int64_t B, int64_t T, DType compute)
-    : cfg_(cfg), dims_(model_dims(cfg)), backend_(backend), B_(B), T_(T), compute_(compute) {
+Model::Model(const config::ModelConfig& cfg, Backend& backend, int64_t B, int64_t T, DType compute,
+             const ModelShard& shard)
+    : cfg_(cfg), dims_(model_dims(cfg)), shard_(shard), backend_(backend), B_(B), T_(T), compute_(compute) {
+  if (shard_.tp_size() > 1 || shard_.sequence_parallel || shard_.layer_begin != 0 ||
+      (shard_.layer_end != -1 && shard_.layer_end != dims_.L))
+    throw usage_error("tensor and pipeline parallel model shards are not implemented yet",
+                      "use parallel.tensor=1 and parallel.pipeline=1");
   if (compute != DType::kF32 && compute != DType::kBF16)
     throw usage_error(fmt::format("the model computes in fp32 or bf16, not {}", dtype_name(compute)),
                       "set precision.compute=fp32 or bf16");

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/comm.h"
 #include "config/experiment.h"
 
 namespace primus::models {
@@ -52,15 +53,34 @@ int64_t count_params_hf(const config::ModelConfig& cfg);
 // The MFU formula (ANCHORS.md): 6 * params (V rows, no position embeddings) + 12 * L * NH * HS * T.
 double flops_per_token(const config::ModelConfig& cfg, int64_t T);
 
+// Where this model sits in a parallel layout; the default is the whole model on one device.
+//  - Tensor parallel (Megatron): query and KV heads, FFN columns and the padded vocabulary are split
+//    over the `tensor` group; this rank's parameters are its slices (column-parallel QKV and
+//    fc/gate_up, row-parallel attention and MLP projections, vocabulary-parallel embedding, head and
+//    cross-entropy). `sequence_parallel` also splits the norm/residual regions along T.
+//  - Pipeline parallel: this model holds blocks [layer_begin, layer_end) of the full model; the
+//    chunk with layer_begin == 0 holds the embeddings, the one ending at L the final norm and the
+//    head (a tied head keeps its own copy of the embedding, synchronized by the trainer).
+struct ModelShard {
+  Comm* tensor = nullptr;          // tensor-parallel group; null or size 1: no tensor parallelism
+  bool sequence_parallel = false;
+  int64_t layer_begin = 0;
+  int64_t layer_end = -1;          // -1: through the last block
+  int tp_size() const { return tensor ? tensor->size() : 1; }
+  int tp_rank() const { return tensor ? tensor->rank() : 0; }
+};
+
 class Model {
  public:
   // Plans parameters, gradients and activations for micro-batch B, sequence T, compute dtype (fp32 on CPU).
-  Model(const config::ModelConfig& cfg, Backend& backend, int64_t B, int64_t T, DType compute = DType::kF32);
+  Model(const config::ModelConfig& cfg, Backend& backend, int64_t B, int64_t T, DType compute = DType::kF32,
+        const ModelShard& shard = {});
   Model(const Model&) = delete;
   Model& operator=(const Model&) = delete;
 
   const config::ModelConfig& config() const { return cfg_; }
   const ModelDims& dims() const { return dims_; }
+  const ModelShard& shard() const { return shard_; }
   Backend& backend() const { return backend_; }
   int64_t batch_size() const { return B_; }
   int64_t seq_len() const { return T_; }
@@ -122,6 +142,7 @@ class Model {
 
   config::ModelConfig cfg_;
   ModelDims dims_;
+  ModelShard shard_;
   Backend& backend_;
   int64_t B_, T_;
   DType compute_;

@@ -12,8 +12,11 @@
 #include "config/experiment.h"
 #include "preflight/finding.h"
 
-namespace primus::dist {
+namespace primus {
 class Comm;
+namespace dist {
+using primus::Comm;
+}
 }
 
 namespace primus::preflight {

@@ -1,0 +1,52 @@
+// Comm: the communicator interface every parallel layout talks through (DP, ZeRO-1, TP, PP).
+// It lives at the backend layer so that models can place the few tensor-parallel collectives
+// themselves (DESIGN.md: "Comm calls at the few points where Megatron places them") without
+// depending on src/dist, which holds the implementations: MpiComm (host tensors), NcclComm (device
+// tensors; built only with PRIMUS_CUDA) and a single-process SelfComm (size 1, no MPI needed).
+// Contracts: every call is collective over the group except send/recv; buffers are contiguous and
+// of one dtype; `out` comes first. A collective that does not complete within the watchdog timeout
+// (PRIMUS_COMM_TIMEOUT_S, default 600) aborts every rank with a message naming this rank and the op.
+#pragma once
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "core/tensor.h"
+
+namespace primus {
+
+enum class ReduceOp { kSum, kAvg, kMax, kMin };
+
+class Comm {
+ public:
+  virtual ~Comm() = default;
+  virtual std::string_view name() const = 0;   // "mpi", "nccl", "self"
+  virtual int rank() const = 0;                // rank in this group, [0, size)
+  virtual int size() const = 0;
+  virtual int world_rank() const = 0;          // this process's rank in the world group (for messages)
+
+  // In place: t (n) = op over every rank's t. kAvg divides the sum by size().
+  virtual void all_reduce(Tensor t, ReduceOp op = ReduceOp::kSum) = 0;
+  // in (size*n) -> out (n): out = chunk rank() of the op over every rank's in.
+  virtual void reduce_scatter(Tensor out, Tensor in, ReduceOp op = ReduceOp::kSum) = 0;
+  // in (n) -> out (size*n): chunk r of out = rank r's in. `in` may be this rank's chunk of out.
+  virtual void all_gather(Tensor out, Tensor in) = 0;
+  // In place: t = root's t.
+  virtual void broadcast(Tensor t, int root) = 0;
+  // in (size*n) -> out (size*n): chunk j of rank i's in lands in chunk i of rank j's out.
+  virtual void all_to_all(Tensor out, Tensor in) = 0;
+  // Point to point within this group; a send must be matched by a recv of the same size.
+  virtual void send(Tensor t, int peer) = 0;
+  virtual void recv(Tensor t, int peer) = 0;
+  virtual void barrier() = 0;
+  // Waits for outstanding device work of this communicator (NCCL streams); no-op on the host.
+  virtual void synchronize() {}
+
+  // Sub-communicator of the ranks that pass the same color, ordered by key (then by rank).
+  // Collective over this group.
+  virtual std::unique_ptr<Comm> split(int color, int key) = 0;
+  // Prints "error: rank R of N: message" and takes every rank of the job down (non-zero exit).
+  [[noreturn]] virtual void abort(const std::string& message) = 0;
+};
+
+}  // namespace primus
