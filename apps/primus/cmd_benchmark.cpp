@@ -68,7 +68,7 @@ void gemm_command(const GemmArgs& a) {
     spec.micro_batch = a.micro_batch, spec.seq_len = a.seq_len, spec.tensor = a.tensor;
     auto dts = split_list(a.dtypes);
     if (dts.size() != 1) throw usage_error("--model takes one --dtype");
-    spec.dtype = bench::gemm_dtype_parse(dts[0]);
+    spec.dtype = bench::gemm_precision_parse(dts[0]);
     spec.run = run;
     report = bench::gemm_model_report(spec, backend.get(), product, a.threads);
     charts = {bench::gemm_model_chart(report)};
@@ -79,7 +79,7 @@ void gemm_command(const GemmArgs& a) {
     s.k = bench::sweep_parse(a.k, "--k");
     s.layouts = split_list(a.layouts);
     for (const auto& l : s.layouts) bench::layout_parse(l);
-    for (const auto& d : split_list(a.dtypes)) s.dtypes.push_back(bench::gemm_dtype_parse(d));
+    for (const auto& d : split_list(a.dtypes)) s.dtypes.push_back(bench::gemm_precision_parse(d));
     s.run = run;
     report = bench::gemm_sweep_report(s, backend.get(), product, a.threads);
     charts = {bench::gemm_sweep_chart(report)};
@@ -94,7 +94,7 @@ void add_gemm(CLI::App* parent) {
   cmd->add_option("--n", a->n, "columns of C (same forms)")->capture_default_str();
   cmd->add_option("--k", a->k, "inner dimension (same forms)")->capture_default_str();
   cmd->add_option("--layout", a->layouts, "transposes of A and B, e.g. nt,nn,tn (nt = the linear forward)")->capture_default_str();
-  cmd->add_option("--dtype", a->dtypes, "fp32, bf16, or a list")->capture_default_str();
+  cmd->add_option("--dtype", a->dtypes, "fp32, bf16, fp8 (E4M3, layout nt, GPUs of compute capability 8.9+), or a list")->capture_default_str();
   cmd->add_option("--device", a->device, "cpu (OpenBLAS) or cuda (cuBLASLt through the backend)")->capture_default_str();
   cmd->add_option("--model", a->model, "derive the GEMMs of a preset or experiment file (per layer and per step)");
   cmd->add_option("--micro-batch", a->micro_batch, "with --model: sequences per micro-batch (B)")->capture_default_str();

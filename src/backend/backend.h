@@ -79,6 +79,14 @@ class Backend {
     matmul_forward(pre, inp, weight, bias);
     gelu_forward(out, pre);
   }
+  // fp8 GEMM in the forward layout (benchmarks; not used by models): out (N,OC) bf16 =
+  // (inp_scale * inp (N,C)) @ (weight_scale * weight (OC,C))^T; inp, weight E4M3 bytes (kU8);
+  // inp_scale, weight_scale (1) fp32 per-tensor scales in backend memory.
+  // fp8_matmul_unavailable() is empty where it runs, else says why (naming the device).
+  virtual std::string fp8_matmul_unavailable() const { return std::string(name()) + " has no fp8 (E4M3) GEMM"; }
+  virtual void matmul_fp8_forward(Tensor out, Tensor inp, Tensor weight, Tensor inp_scale, Tensor weight_scale) {
+    throw Error(fp8_matmul_unavailable(), "fp8 GEMMs need an NVIDIA GPU of compute capability 8.9 or newer");
+  }
 
   // Rotary embedding, rotate-half convention (Hugging Face Llama: element i pairs with i+HS/2 in
   // each head, so HF q_proj/k_proj weights load unpermuted), on the q and k parts of packed qkv (B,T,(NH+2*NKV)*HS); v is copied through.

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <vector>
 
+#include "bench/gemm_fp8.h"
 #include "bench/host_info.h"
 #include "core/error.h"
 #include "core/rng.h"
@@ -144,6 +145,19 @@ GemmResult run_device(const GemmCase& c, const GemmOptions& o, Backend& be) {
   return r;
 }
 
+void validate_fp8(const GemmCase& c, const Backend* backend) {
+  if (!backend)
+    throw usage_error("--dtype fp8: the CPU (OpenBLAS) has no fp8 (E4M3) GEMM",
+                      "use --dtype fp32 on the CPU, or --device cuda on a GPU of compute capability 8.9 or newer (Ada, Hopper)");
+  if (const std::string why = backend->fp8_matmul_unavailable(); !why.empty())
+    throw usage_error(fmt::format("--dtype fp8: {}", why), "use --dtype bf16 on this device");
+  if (c.trans_a || !c.trans_b)
+    throw usage_error(fmt::format("fp8 GEMMs run in layout nt only, not {}", c.layout()),
+                      "cuBLASLt's fp8 kernels take only the TN form (the linear layer's forward, nt here)");
+  if (c.m % 16 || c.n % 16 || c.k % 16)
+    throw usage_error(fmt::format("fp8 GEMM sizes must be multiples of 16 (m={} n={} k={})", c.m, c.n, c.k));
+}
+
 }  // namespace
 
 void gemm_host_threads_set(int threads) {
@@ -153,6 +167,7 @@ void gemm_host_threads_set(int threads) {
 void gemm_validate(const GemmCase& c, const Backend* backend) {
   if (c.m <= 0 || c.n <= 0 || c.k <= 0)
     throw usage_error(fmt::format("GEMM sizes must be positive (m={} n={} k={})", c.m, c.n, c.k));
+  if (c.fp8) return validate_fp8(c, backend);
   if (!backend) {
     if (c.dtype != DType::kF32)
       throw usage_error(fmt::format("the CPU GEMM benchmark runs fp32 only, not {}", dtype_name(c.dtype)),
@@ -167,6 +182,7 @@ void gemm_validate(const GemmCase& c, const Backend* backend) {
 
 GemmResult gemm_run(const GemmCase& c, const GemmOptions& o, Backend* backend) {
   gemm_validate(c, backend);
+  if (c.fp8) return gemm_run_fp8(c, o, *backend);
   return backend ? run_device(c, o, *backend) : run_host(c, o);
 }
 

@@ -32,9 +32,24 @@ DType gemm_dtype_parse(const std::string& name) {
   if (name == "fp32" || name == "f32" || name == "float32") return DType::kF32;
   if (name == "bf16" || name == "bfloat16") return DType::kBF16;
   if (name.rfind("fp8", 0) == 0 || name.rfind("e4m3", 0) == 0)
-    throw usage_error("fp8 GEMMs are not available in this build", "the backends expose fp32 and bf16 GEMMs; use --dtype bf16");
+    throw usage_error("fp8 is not available for this benchmark", "fp8 runs in `primus benchmark gemm --device cuda`; use --dtype bf16");
   throw usage_error(fmt::format("unknown --dtype '{}'", name), "use fp32 or bf16");
 }
+
+GemmPrecision gemm_precision_parse(const std::string& name) {
+  if (name == "fp8" || name == "e4m3" || name == "fp8_e4m3") return {DType::kBF16, true};
+  if (name.rfind("fp8", 0) == 0 || name.rfind("e4m3", 0) == 0)
+    throw usage_error(fmt::format("unknown --dtype '{}'", name), "the fp8 GEMM is E4M3: use --dtype fp8");
+  return {gemm_dtype_parse(name), false};
+}
+
+namespace {
+
+double peak_of(const std::string& device_name, const GemmPrecision& p, int cpu_threads) {
+  return p.fp8 ? train::peak_tflops_fp8(device_name) : train::peak_tflops(device_name, p.dtype, cpu_threads);
+}
+
+}  // namespace
 
 Report gemm_sweep_report(const GemmSweep& s, Backend* backend, const std::string& device_name, int cpu_threads) {
   Report r;
@@ -45,17 +60,17 @@ Report gemm_sweep_report(const GemmSweep& s, Backend* backend, const std::string
                {"max_err", "max rel err", -1}};
   r.key_columns = {"m", "n", "k", "layout", "dtype"};
   r.metric = "tflops";
-  for (DType dt : s.dtypes) {
-    const double peak = train::peak_tflops(device_name, dt, cpu_threads);
+  for (const GemmPrecision& dt : s.dtypes) {
+    const double peak = peak_of(device_name, dt, cpu_threads);
     for (const auto& lay : s.layouts) {
       auto [ta, tb] = layout_parse(lay);
       for (int64_t m : s.m)
         for (int64_t n : s.n)
           for (int64_t k : s.k) {
-            GemmCase c{m, n, k, ta, tb, dt};
-            log_info("gemm {}x{}x{} {} {}", m, n, k, lay, dtype_name(dt));
+            GemmCase c{m, n, k, ta, tb, dt.dtype, dt.fp8};
+            log_info("gemm {}x{}x{} {} {}", m, n, k, lay, c.dtype_label());
             GemmResult g = gemm_run(c, s.run, backend);
-            r.rows.push_back({{"m", m}, {"n", n}, {"k", k}, {"layout", lay}, {"dtype", std::string(dtype_name(dt))},
+            r.rows.push_back({{"m", m}, {"n", n}, {"k", k}, {"layout", lay}, {"dtype", c.dtype_label()},
                               {"time_us", g.mean_s * 1e6}, {"tflops", g.tflops}, {"peak_pct", peak_pct(g.tflops, peak)},
                               {"buffers", g.buffers}, {"max_err", g.max_err}});
           }
@@ -81,7 +96,7 @@ Chart gemm_sweep_chart(const Report& r) {
 }
 
 Report gemm_model_report(const GemmModel& spec, Backend* backend, const std::string& device_name, int cpu_threads) {
-  const double peak = train::peak_tflops(device_name, spec.dtype, cpu_threads);
+  const double peak = peak_of(device_name, spec.dtype, cpu_threads);
   Report r;
   r.title = "gemm-model";
   r.columns = {{"gemm", "GEMM"},  {"pass", "pass"},   {"m", "M"}, {"n", "N"},  {"k", "K"}, {"layout", "layout"},
@@ -90,7 +105,8 @@ Report gemm_model_report(const GemmModel& spec, Backend* backend, const std::str
   r.key_columns = {"gemm", "pass"};
   r.metric = "tflops";
   double layer_s = 0, layer_flops = 0, step_s = 0, step_flops = 0;
-  for (const auto& g : model_gemms(spec.model, spec.micro_batch, spec.seq_len, spec.tensor, spec.dtype)) {
+  for (auto g : model_gemms(spec.model, spec.micro_batch, spec.seq_len, spec.tensor, spec.dtype.dtype)) {
+    if (spec.dtype.fp8) g.shape.fp8 = true, g.shape.trans_a = false, g.shape.trans_b = true;  // same M, N, K as nt
     log_info("gemm {} {}: {}x{}x{} {}", g.name, g.pass, g.shape.m, g.shape.n, g.shape.k, g.shape.layout());
     GemmResult res = gemm_run(g.shape, spec.run, backend);
     const double calls = static_cast<double>(g.per_step);
@@ -107,8 +123,9 @@ Report gemm_model_report(const GemmModel& spec, Backend* backend, const std::str
   r.rows.push_back({{"gemm", "step total"}, {"pass", "all"}, {"calls", 1}, {"time_us", step_s * 1e6}, {"tflops", st},
                     {"peak_pct", peak_pct(st, peak)}, {"step_ms", step_s * 1e3}});
   r.preamble["model"] = spec.model_name;
-  r.preamble["shape"] = fmt::format("micro_batch={} seq_len={} tensor={} dtype={}", spec.micro_batch, spec.seq_len,
-                                    spec.tensor, dtype_name(spec.dtype));
+  r.preamble["shape"] = fmt::format("micro_batch={} seq_len={} tensor={} dtype={}{}", spec.micro_batch, spec.seq_len,
+                                    spec.tensor, spec.dtype.fp8 ? "fp8" : dtype_name(spec.dtype.dtype),
+                                    spec.dtype.fp8 ? " (every GEMM as nt: operands transposed beforehand, as fp8 training does)" : "");
   return r;
 }
 

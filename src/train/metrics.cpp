@@ -7,6 +7,7 @@
 #include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "core/error.h"
@@ -18,14 +19,15 @@ namespace {
 struct PeakRow {
   const char* match;   // substring of the product name (case-insensitive)
   double bf16, fp32;   // dense TFLOP/s: tensor-core bf16, and fp32 (tf32 tensor cores where used)
+  double fp8 = 0;      // dense fp8 (E4M3) tensor-core TFLOP/s with fp32 accumulation; 0: no fp8
 };
 
 // Longer, more specific names first.
 constexpr PeakRow kPeaks[] = {
-    {"gh200", 989, 494},  {"h200", 989, 494},   {"h100 pcie", 756, 378}, {"h100 nvl", 835, 418},
-    {"h100", 989, 494},   {"h800", 989, 494},   {"b200", 2250, 1100},    {"b100", 1750, 875},
-    {"a100", 312, 156},   {"a800", 312, 156},   {"l40s", 362, 183},      {"l4", 121, 60},
-    {"a10g", 70, 35},     {"v100", 125, 15.7},  {"rtx 4090", 165, 82},   {"rtx 3090", 71, 35},
+    {"gh200", 989, 494, 1979},  {"h200", 989, 494, 1979},   {"h100 pcie", 756, 378, 1513}, {"h100 nvl", 835, 418, 1671},
+    {"h100", 989, 494, 1979},   {"h800", 989, 494, 1979},   {"b200", 2250, 1100, 4500},    {"b100", 1750, 875, 3500},
+    {"a100", 312, 156},         {"a800", 312, 156},         {"l40s", 362, 183, 733},       {"l4", 121, 60, 242},
+    {"a10g", 70, 35},           {"v100", 125, 15.7},        {"rtx 4090", 165, 82, 330},    {"rtx 3090", 71, 35},
 };
 
 std::string lower(std::string_view s) {
@@ -63,6 +65,13 @@ double peak_tflops(std::string_view device, DType compute, int cpu_threads) {
   return 0;
 }
 
+double peak_tflops_fp8(std::string_view device) {
+  std::string name = lower(device);
+  for (const auto& row : kPeaks)
+    if (name.find(row.match) != std::string::npos) return row.fp8;
+  return 0;
+}
+
 std::string device_product_name(std::string_view backend_name) {
   if (backend_name.rfind("cuda", 0) != 0) return "cpu";
   // The NVIDIA driver lists each GPU with a "Model:" line; enough to pick a peak.
@@ -94,6 +103,22 @@ size_t process_peak_rss_bytes() {
   while (std::getline(in, line))
     if (line.rfind("VmHWM:", 0) == 0) return static_cast<size_t>(std::atoll(line.c_str() + 6)) * 1024;
   return 0;
+}
+
+double process_age_seconds() {
+  std::ifstream stat("/proc/self/stat"), up("/proc/uptime");
+  std::string line;
+  double uptime = 0;
+  if (!std::getline(stat, line) || !(up >> uptime)) return -1;
+  // Field 22 (starttime, clock ticks since boot) counts from after the ")" that ends field 2.
+  const size_t close = line.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream rest(line.substr(close + 2));
+  std::string field;
+  for (int i = 3; i <= 22 && rest >> field; ++i) {
+    if (i == 22) return uptime - std::stod(field) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  }
+  return -1;
 }
 
 std::string format_bytes(double bytes) {

@@ -17,6 +17,8 @@ namespace primus::train {
 // Dense peak TFLOP/s of one device for a compute dtype, or 0 when unknown. `device` is a product
 // name ("NVIDIA H100 80GB HBM3") or "cpu" (estimated from cores, clock and vector width).
 double peak_tflops(std::string_view device, DType compute, int cpu_threads = 0);
+// Dense fp8 (E4M3) peak TFLOP/s of a GPU product name; 0 when unknown or without fp8 (CPUs).
+double peak_tflops_fp8(std::string_view device);
 // The product name of the device a backend named `backend_name` ("cpu", "cuda:0") runs on.
 std::string device_product_name(std::string_view backend_name);
 
@@ -30,6 +32,8 @@ Throughput throughput(double tokens, double seconds, double flops_per_token, dou
 
 // Peak resident set size of this process, in bytes (VmHWM).
 size_t process_peak_rss_bytes();
+// Seconds since this process started (from /proc; 0.01 s resolution; -1 where unknown).
+double process_age_seconds();
 std::string format_bytes(double bytes);        // "1.2GiB"
 std::string format_duration(double seconds);   // "1h02m", "3m05s", "12s"
 

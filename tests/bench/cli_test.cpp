@@ -93,9 +93,24 @@ TEST_F(Cli, APlantedRegressionExitsOneAndIsListed) {
 
 TEST_F(Cli, BadArgumentsAreUsageErrors) {
   EXPECT_EQ(run("benchmark gemm --m 8:4:x2").code, 2);
-  EXPECT_EQ(run("benchmark gemm --m 64 --n 64 --k 64 --dtype fp8").code, 2);
   EXPECT_EQ(run("benchmark gemm --m 64 --n 64 --k 64 --layout xy").code, 2);
   EXPECT_EQ(run("benchmark gemm --model no-such-preset").code, 2);
+}
+
+TEST_F(Cli, Fp8GemmIsRefusedOnTheCpuNamingDeviceAndDtype) {
+  for (const char* args : {"benchmark gemm --m 64 --n 64 --k 64 --dtype fp8",
+                           "benchmark gemm --m 64 --n 64 --k 64 --dtype fp32,fp8 --iters 1",
+                           "benchmark gemm --model gpt2-124m --micro-batch 1 --seq-len 64 --dtype fp8"}) {
+    CliRun r = run(args);
+    EXPECT_EQ(r.code, 2) << args << "\n" << r.output;
+    EXPECT_NE(r.output.find("--dtype fp8: the CPU (OpenBLAS) has no fp8 (E4M3) GEMM"), std::string::npos) << r.output;
+  }
+  CliRun bad = run("benchmark gemm --m 64 --n 64 --k 64 --dtype fp8_e5m2");
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.output.find("unknown --dtype 'fp8_e5m2'"), std::string::npos) << bad.output;
+  CliRun attention = run("benchmark attention --seq-len 64 --dtype fp8");
+  EXPECT_EQ(attention.code, 2);
+  EXPECT_NE(attention.output.find("fp8 is not available for this benchmark"), std::string::npos) << attention.output;
 }
 
 TEST_F(Cli, ModelGemmsHaveTotals) {
