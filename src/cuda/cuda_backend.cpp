@@ -19,6 +19,7 @@
 #include "cuda/cuda_check.h"
 #include "cuda/kernels.h"
 #include "cuda/matmul.h"
+#include "cuda/matmul_fp8.h"
 
 namespace primus::cuda {
 namespace {
@@ -55,6 +56,7 @@ class CudaBackend final : public Backend {
   ~CudaBackend() override {
     cudaStreamSynchronize(stream_);
     gemm_.reset();
+    fp8_gemm_.reset();
     if (scratch_) cudaFree(scratch_);
     if (segments_dev_) cudaFree(segments_dev_);
     cudaStreamDestroy(stream_);
@@ -169,6 +171,12 @@ class CudaBackend final : public Backend {
     GemmShape g{.trans_a = true, .trans_b = false, .m = OC, .n = N, .k = C, .lda = C, .ldb = C, .ldd = OC};
     gemm_->run(out.data, weight.data, inp.data, ptr_or_null(bias), inp.dtype, g, 0.0f,
                bias.empty() ? Epilogue::kNone : Epilogue::kBias);
+  }
+  std::string fp8_matmul_unavailable() const override { return fp8_gemm_unavailable(index_, name_); }
+  void matmul_fp8_forward(Tensor out, Tensor inp, Tensor weight, Tensor inp_scale, Tensor weight_scale) override {
+    if (std::string why = fp8_matmul_unavailable(); !why.empty()) throw Error(why, "use --dtype bf16 on this GPU");
+    if (!fp8_gemm_) fp8_gemm_ = std::make_unique<Fp8GemmRunner>(stream_), stats_->add(fp8_gemm_->workspace_bytes());
+    fp8_gemm_->forward(out, inp, weight, inp_scale, weight_scale);
   }
   void matmul_gelu_forward(Tensor out, Tensor pre, Tensor inp, Tensor weight, Tensor bias) override {
     const int64_t C = inp.dim(-1), N = inp.numel() / C, OC = weight.dim(0);
@@ -367,6 +375,7 @@ class CudaBackend final : public Backend {
   std::string name_;
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<GemmRunner> gemm_;
+  std::unique_ptr<Fp8GemmRunner> fp8_gemm_;  // made by the first fp8 GEMM
   std::shared_ptr<MemoryStats> stats_ = std::make_shared<MemoryStats>();
   void* scratch_ = nullptr;
   size_t scratch_bytes_ = 0;

@@ -18,13 +18,25 @@
 
 namespace primus::models {
 
+// The part of a full-model tensor that this rank holds under tensor parallelism: the local tensor
+// is the concatenation, along `dim` of the full tensor, of the half-open `ranges`, in this order
+// (the fused QKV of a rank is [its q heads | its k heads | its v heads]: three ranges of rows).
+// No ranges: the whole tensor, replicated on every tensor-parallel rank.
+struct ShardSlice {
+  int dim = 0;                                       // 0: rows, 1: columns (of a 2-D tensor)
+  std::vector<std::pair<int64_t, int64_t>> ranges;   // [begin, end) along dim of the full tensor
+  bool split() const { return !ranges.empty(); }
+};
+
 // One named parameter tensor inside the flat parameter buffer.
 struct ParamInfo {
-  std::string name;        // internal name, e.g. "h.3.attn.qkv.weight"
-  Shape shape;             // our layout, e.g. (3*C, C) for the fused QKV linear (out, in)
+  std::string name;        // full-model name, e.g. "h.3.attn.qkv.weight" (the same on every rank)
+  Shape shape;             // our layout, e.g. (3*C, C) for the fused QKV linear (out, in); this rank's slice under TP
   int64_t offset = 0;      // element offset in the flat buffer
   bool decay = true;       // weight decay applies (false for norms, biases, embeddings by default; OptimConfig flags override)
   bool is_embedding = false, is_norm = false, is_bias = false;
+  Shape full_shape;        // shape in the full model (== shape when not split)
+  ShardSlice slice;        // which part of the full tensor this rank holds
 };
 
 // How one Hugging Face tensor maps onto our parameters (for safetensors export/import).
@@ -46,7 +58,8 @@ struct ModelDims {
 // Resolves and checks the model shape; throws primus::usage_error listing every problem.
 ModelDims model_dims(const config::ModelConfig& cfg);
 // The parameter layout without allocating anything (preflight memory projection uses it too).
-std::vector<ParamInfo> plan_params(const config::ModelConfig& cfg);
+// With tp_size > 1: the slices of tensor-parallel rank tp_rank (see ModelShard), full names kept.
+std::vector<ParamInfo> plan_params(const config::ModelConfig& cfg, int tp_size = 1, int tp_rank = 0);
 // Parameters as Hugging Face counts them: V (not Vp) embedding rows, a tied head counted once,
 // position embeddings included (gpt2-124m: 124,439,808).
 int64_t count_params_hf(const config::ModelConfig& cfg);

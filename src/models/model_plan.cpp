@@ -59,50 +59,84 @@ namespace {
 struct Planner {
   std::vector<ParamInfo> infos;
   int64_t offset = 0;
+  int tp = 1, rank = 0;   // tensor-parallel size and rank
   int add(std::string name, Shape shape, bool embedding = false, bool norm = false, bool bias = false) {
     ParamInfo p{.name = std::move(name), .shape = shape, .offset = offset,
                 .decay = !(embedding || norm || bias), .is_embedding = embedding, .is_norm = norm,
-                .is_bias = bias};
+                .is_bias = bias, .full_shape = shape, .slice = {}};
     offset += shape.numel();
     infos.push_back(std::move(p));
     return static_cast<int>(infos.size()) - 1;
+  }
+  // A tensor split along `dim` into `parts` equal parts (each split over the TP ranks): rank r holds
+  // the r-th tp-th of every part, e.g. parts {NH*HS, NKV*HS, NKV*HS} rows for the fused QKV.
+  int add_split(std::string name, Shape full, int dim, std::vector<int64_t> parts, bool bias = false) {
+    if (tp == 1) return add(std::move(name), full, false, false, bias);
+    ShardSlice slice;
+    slice.dim = dim;
+    int64_t begin = 0, local = 0;
+    for (int64_t part : parts) {
+      const int64_t n = part / tp;
+      slice.ranges.push_back({begin + rank * n, begin + (rank + 1) * n});
+      begin += part;
+      local += n;
+    }
+    Shape shape = full;
+    shape.dims[dim] = local;
+    const int index = add(std::move(name), shape, false, false, bias);
+    infos[index].full_shape = full;
+    infos[index].slice = std::move(slice);
+    return index;
   }
 };
 
 }  // namespace
 
-std::vector<ParamInfo> plan_params(const config::ModelConfig& cfg) {
+std::vector<ParamInfo> plan_params(const config::ModelConfig& cfg, int tp_size, int tp_rank) {
   const ModelDims d = model_dims(cfg);
+  PRIMUS_CHECK(tp_size >= 1 && tp_rank >= 0 && tp_rank < tp_size, "tp rank {} of {}", tp_rank, tp_size);
+  if (tp_size > 1 && (d.NH % tp_size || d.NKV % tp_size || d.FF % tp_size || d.Vp % tp_size))
+    throw usage_error(fmt::format("tensor parallel size {} must divide the attention heads {}, KV heads {}, FFN "
+                                  "size {} and padded vocabulary {}", tp_size, d.NH, d.NKV, d.FF, d.Vp),
+                      "choose parallel.tensor accordingly");
   Planner pl;
+  pl.tp = tp_size;
+  pl.rank = tp_rank;
+  const int64_t q = d.NH * d.HS, kv = d.NKV * d.HS;
+  auto vocab = [&](std::string name) {   // vocabulary-parallel: rows of the padded vocabulary split
+    const int i = pl.add_split(std::move(name), {d.Vp, d.C}, 0, {d.Vp});
+    pl.infos[i].is_embedding = true;
+    pl.infos[i].decay = false;
+  };
   if (!d.llama) {
-    pl.add("wte.weight", {d.Vp, d.C}, true);
+    vocab("wte.weight");
     pl.add("wpe.weight", {d.maxT, d.C}, true);
   } else {
-    pl.add("embed.weight", {d.Vp, d.C}, true);
+    vocab("embed.weight");
   }
   for (int64_t l = 0; l < d.L; ++l) {
     const std::string h = fmt::format("h.{}.", l);
     if (!d.llama) {
       pl.add(h + "ln1.weight", {d.C}, false, true);
       pl.add(h + "ln1.bias", {d.C}, false, true, true);
-      pl.add(h + "attn.qkv.weight", {3 * d.C, d.C});
-      pl.add(h + "attn.qkv.bias", {3 * d.C}, false, false, true);
-      pl.add(h + "attn.proj.weight", {d.C, d.C});
+      pl.add_split(h + "attn.qkv.weight", {3 * d.C, d.C}, 0, {q, kv, kv});
+      pl.add_split(h + "attn.qkv.bias", {3 * d.C}, 0, {q, kv, kv}, true);
+      pl.add_split(h + "attn.proj.weight", {d.C, d.C}, 1, {q});
       pl.add(h + "attn.proj.bias", {d.C}, false, false, true);
       pl.add(h + "ln2.weight", {d.C}, false, true);
       pl.add(h + "ln2.bias", {d.C}, false, true, true);
-      pl.add(h + "mlp.fc.weight", {d.FF, d.C});
-      pl.add(h + "mlp.fc.bias", {d.FF}, false, false, true);
-      pl.add(h + "mlp.proj.weight", {d.C, d.FF});
+      pl.add_split(h + "mlp.fc.weight", {d.FF, d.C}, 0, {d.FF});
+      pl.add_split(h + "mlp.fc.bias", {d.FF}, 0, {d.FF}, true);
+      pl.add_split(h + "mlp.proj.weight", {d.C, d.FF}, 1, {d.FF});
       pl.add(h + "mlp.proj.bias", {d.C}, false, false, true);
     } else {
       pl.add(h + "attn_norm.weight", {d.C}, false, true);
-      pl.add(h + "attn.qkv.weight", {d.qkv_dim(), d.C});
-      if (cfg.qkv_bias) pl.add(h + "attn.qkv.bias", {d.qkv_dim()}, false, false, true);
-      pl.add(h + "attn.o_proj.weight", {d.C, d.NH * d.HS});
+      pl.add_split(h + "attn.qkv.weight", {d.qkv_dim(), d.C}, 0, {q, kv, kv});
+      if (cfg.qkv_bias) pl.add_split(h + "attn.qkv.bias", {d.qkv_dim()}, 0, {q, kv, kv}, true);
+      pl.add_split(h + "attn.o_proj.weight", {d.C, q}, 1, {q});
       pl.add(h + "mlp_norm.weight", {d.C}, false, true);
-      pl.add(h + "mlp.gate_up.weight", {2 * d.FF, d.C});
-      pl.add(h + "mlp.down.weight", {d.C, d.FF});
+      pl.add_split(h + "mlp.gate_up.weight", {2 * d.FF, d.C}, 0, {d.FF, d.FF});
+      pl.add_split(h + "mlp.down.weight", {d.C, d.FF}, 1, {d.FF});
     }
   }
   if (!d.llama) {
@@ -111,7 +145,7 @@ std::vector<ParamInfo> plan_params(const config::ModelConfig& cfg) {
   } else {
     pl.add("norm.weight", {d.C}, false, true);
   }
-  if (!cfg.tie_embeddings) pl.add("lm_head.weight", {d.Vp, d.C});
+  if (!cfg.tie_embeddings) pl.add_split("lm_head.weight", {d.Vp, d.C}, 0, {d.Vp});
   return pl.infos;
 }
 
