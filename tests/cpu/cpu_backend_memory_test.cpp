@@ -3,6 +3,8 @@
 // checks that stop an op called with mismatched shapes or out-of-range indices.
 #include <gtest/gtest.h>
 
+#include <bit>
+#include <cmath>
 #include <cstring>
 
 #include "cpu/cpu_backend.h"
@@ -46,6 +48,20 @@ TEST(CpuBackendMemory, FillCopyAndHostTransfers) {
   std::vector<float> other(10, -1.0f);
   be->copy(view(other, {10}), t);
   EXPECT_EQ(other, host);
+}
+
+TEST(CpuBackendMemory, FillZeroOverwritesEveryElementOfALargeBuffer) {
+  // Large enough for the threaded memset path; odd so the per-thread ranges are uneven.
+  auto be = make_cpu_backend(2);
+  const int64_t n = (int64_t{1} << 20) + 37;
+  std::vector<float> host = poisoned_float(static_cast<size_t>(n));
+  be->fill(view(host, {n}), 0.0f);
+  for (int64_t i = 0; i < n; ++i) ASSERT_EQ(std::bit_cast<uint32_t>(host[i]), 0u) << i;
+  be->fill(view(host, {n}), -0.0f);  // not all zero bits: the sign must survive
+  for (int64_t i = 0; i < n; i += 4099) ASSERT_TRUE(std::signbit(host[i])) << i;
+  be->fill(view(host, {n}), 2.5f);
+  for (int64_t i = 0; i < n; i += 4099) ASSERT_EQ(host[i], 2.5f) << i;
+  EXPECT_EQ(host[n - 1], 2.5f);
 }
 
 TEST(CpuBackendMemory, ConvertRoundTripsThroughBf16) {
