@@ -3,7 +3,12 @@
 // backward pass recomputes the probabilities from the saved log-sum-exp in two kernels, one
 // owning dq (per query tile) and one owning dk, dv (per key tile, over the group's query heads):
 // no atomics, deterministic. fp32 arithmetic on CUDA cores, any head size up to 256 (each lane
-// holds KPL = ceil(HS/32) elements of a row). bf16 with HS 64 or 128 goes to attention_*_mma.cu.
+// holds KPL = ceil(HS/32) elements of a row). bf16 with HS 64 or 128 goes to the tensor-core
+// kernels: attention_forward_mma.cu and attention_backward_onepass.cu (PRIMUS_ATTENTION_LEGACY=1
+// selects the earlier tensor-core kernels instead: every tile masked in the forward, the two-pass
+// backward of attention_backward_mma.cu).
+#include <cstdlib>
+
 #include "cuda/device_utils.cuh"
 #include "cuda/kernels.h"
 
@@ -312,8 +317,17 @@ bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0;
 
 bool attention_supports_head_size(int64_t HS) { return HS >= 1 && HS <= 256; }
 
-size_t attention_backward_workspace_bytes(int64_t B, int64_t T, int64_t NH) {
+size_t attention_backward_workspace_bytes(int64_t B, int64_t T, int64_t NH, int64_t HS) {
+  if (HS == 64 || HS == 128) return attention_backward_onepass_workspace_bytes(B, T, NH, HS);
   return static_cast<size_t>(B * T * NH) * sizeof(float);
+}
+
+bool attention_legacy_kernels() {
+  static const bool legacy = [] {
+    const char* v = std::getenv("PRIMUS_ATTENTION_LEGACY");
+    return v != nullptr && v[0] != '\0' && v[0] != '0';
+  }();
+  return legacy;
 }
 
 void attention_forward_launch(void* out, float* lse, const void* qkv, DType dt, int64_t B, int64_t T, int64_t NH,
@@ -335,7 +349,10 @@ void attention_backward_launch(void* dqkv, const void* dout, const void* qkv, co
   Dims dm{B, T, NH, NKV, (NH + 2 * NKV) * HS, static_cast<int>(HS)};
   float* D = static_cast<float*>(workspace);
   if (dt == DType::kBF16 && (HS == 64 || HS == 128) && aligned16(dqkv) && aligned16(dout) && aligned16(qkv) && aligned16(out)) {
-    attention_backward_mma_launch(dqkv, dout, qkv, out, lse, D, B, T, NH, NKV, HS, s);
+    if (attention_legacy_kernels())
+      attention_backward_mma_launch(dqkv, dout, qkv, out, lse, D, B, T, NH, NKV, HS, s);
+    else
+      attention_backward_onepass_launch(dqkv, dout, qkv, out, lse, D, B, T, NH, NKV, HS, s);
     return;
   }
   PRIMUS_DISPATCH_FLOAT(dt, E, PRIMUS_DISPATCH_KPL(HS, KPL,

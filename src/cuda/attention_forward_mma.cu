@@ -20,21 +20,28 @@ constexpr int kFwdKeys = 64;  // keys per tile
 template <int HS>
 constexpr size_t forward_smem_bytes() { return 2 * 2 * kFwdKeys * (HS + 8) * sizeof(bf16); }
 
-// One online-softmax step for an m-tile whose scores s (16 x kBc) are scaled to the log2 domain:
-// masks keys after each row (rows ra, ra+8), updates the running max m and per-lane partial sums
-// l, rescales o, and leaves the probabilities in s.
-template <int HS, int NT>
+// One online-softmax step for an m-tile of raw scores s (16 x kBc): masks keys after each row
+// (rows ra, ra+8) when kMask, updates the running max m (log2 domain) and per-lane partial sums
+// l, rescales o, and leaves the probabilities in s. The scale sl2 = log2(e)/sqrt(HS) rides on
+// the exponent's fma. kLegacy keeps the earlier arithmetic (scale first, every tile masked).
+template <int HS, int NT, bool kMask, bool kLegacy>
 __device__ __forceinline__ void softmax_step(float (&s)[NT][4], float (&o)[HS / 8][4], float (&m)[2], float (&l)[2],
-                                             int64_t k0, int64_t ra, int t2, float sl2) {
-  const int64_t rb = ra + 8;
+                                             int k0, int ra, int t2, float sl2) {
+  const int rb = ra + 8;
   float mxa = -INFINITY, mxb = -INFINITY;
 #pragma unroll
   for (int nt = 0; nt < NT; ++nt) {
-    const int64_t col = k0 + nt * 8 + t2;
-    s[nt][0] = col > ra ? -INFINITY : s[nt][0] * sl2;
-    s[nt][1] = col + 1 > ra ? -INFINITY : s[nt][1] * sl2;
-    s[nt][2] = col > rb ? -INFINITY : s[nt][2] * sl2;
-    s[nt][3] = col + 1 > rb ? -INFINITY : s[nt][3] * sl2;
+    if (kMask) {
+      const int col = k0 + nt * 8 + t2;
+      s[nt][0] = col > ra ? -INFINITY : s[nt][0];
+      s[nt][1] = col + 1 > ra ? -INFINITY : s[nt][1];
+      s[nt][2] = col > rb ? -INFINITY : s[nt][2];
+      s[nt][3] = col + 1 > rb ? -INFINITY : s[nt][3];
+    }
+    if (kLegacy) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) s[nt][e] *= sl2;
+    }
     mxa = fmaxf(mxa, fmaxf(s[nt][0], s[nt][1]));
     mxb = fmaxf(mxb, fmaxf(s[nt][2], s[nt][3]));
   }
@@ -43,17 +50,18 @@ __device__ __forceinline__ void softmax_step(float (&s)[NT][4], float (&o)[HS / 
     mxa = fmaxf(mxa, __shfl_xor_sync(0xffffffffu, mxa, o2));
     mxb = fmaxf(mxb, __shfl_xor_sync(0xffffffffu, mxb, o2));
   }
-  const float na = fmaxf(m[0], mxa), nb = fmaxf(m[1], mxb);
+  const float f = kLegacy ? 1.0f : sl2;  // scale still to apply to s
+  const float na = fmaxf(m[0], mxa * f), nb = fmaxf(m[1], mxb * f);
   const float ca = exp2f(m[0] - na), cb = exp2f(m[1] - nb);
   m[0] = na;
   m[1] = nb;
   float suma = 0.0f, sumb = 0.0f;
 #pragma unroll
   for (int nt = 0; nt < NT; ++nt) {
-    s[nt][0] = exp2f(s[nt][0] - na);
-    s[nt][1] = exp2f(s[nt][1] - na);
-    s[nt][2] = exp2f(s[nt][2] - nb);
-    s[nt][3] = exp2f(s[nt][3] - nb);
+    s[nt][0] = exp2f(fmaf(s[nt][0], f, -na));
+    s[nt][1] = exp2f(fmaf(s[nt][1], f, -na));
+    s[nt][2] = exp2f(fmaf(s[nt][2], f, -nb));
+    s[nt][3] = exp2f(fmaf(s[nt][3], f, -nb));
     suma += s[nt][0] + s[nt][1];
     sumb += s[nt][2] + s[nt][3];
   }
@@ -68,7 +76,7 @@ __device__ __forceinline__ void softmax_step(float (&s)[NT][4], float (&o)[HS / 
   }
 }
 
-template <int HS>
+template <int HS, bool kLegacy>
 __global__ void __launch_bounds__(32 * fwd_warps<HS>())
 attention_forward_mma_kernel(bf16* out, float* lse, const bf16* qkv, MmaDims dm) {
   constexpr int kBc = kFwdKeys, LD = HS + 8, kNT = 32 * fwd_warps<HS>(), MT = fwd_mtiles<HS>();
@@ -127,9 +135,18 @@ attention_forward_mma_kernel(bf16* out, float* lse, const bf16* qkv, MmaDims dm)
           }
         }
       }
+      // Only tiles with a key after the warp's first row (the diagonal, or keys past T) need the mask.
+      if (kLegacy || k0 + kBc - 1 > w0) {
 #pragma unroll
-      for (int mt = 0; mt < MT; ++mt)
-        softmax_step<HS, kBc / 8>(s[mt], o[mt], m[mt], l[mt], k0, w0 + 16 * mt + lane / 4, t2, sl2);
+        for (int mt = 0; mt < MT; ++mt)
+          softmax_step<HS, kBc / 8, true, kLegacy>(s[mt], o[mt], m[mt], l[mt], (int)k0, (int)(w0 + 16 * mt) + lane / 4,
+                                                   t2, sl2);
+      } else {
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt)
+          softmax_step<HS, kBc / 8, false, kLegacy>(s[mt], o[mt], m[mt], l[mt], (int)k0,
+                                                    (int)(w0 + 16 * mt) + lane / 4, t2, sl2);
+      }
 #pragma unroll
       for (int kk = 0; kk < kBc / 16; ++kk) {
         uint32_t a[MT][4];
@@ -181,13 +198,14 @@ attention_forward_mma_kernel(bf16* out, float* lse, const bf16* qkv, MmaDims dm)
   }
 }
 
-template <int HS>
+template <int HS, bool kLegacy>
 void forward(bf16* out, float* lse, const bf16* qkv, MmaDims dm, cudaStream_t s) {
   constexpr int kRows = 16 * fwd_mtiles<HS>() * fwd_warps<HS>();
   dim3 grid(static_cast<unsigned>((dm.T + kRows - 1) / kRows), static_cast<unsigned>(dm.NH),
             static_cast<unsigned>(dm.B));
-  allow_smem(attention_forward_mma_kernel<HS>, forward_smem_bytes<HS>());
-  attention_forward_mma_kernel<HS><<<grid, 32 * fwd_warps<HS>(), forward_smem_bytes<HS>(), s>>>(out, lse, qkv, dm);
+  allow_smem(attention_forward_mma_kernel<HS, kLegacy>, forward_smem_bytes<HS>());
+  attention_forward_mma_kernel<HS, kLegacy><<<grid, 32 * fwd_warps<HS>(), forward_smem_bytes<HS>(), s>>>(out, lse, qkv,
+                                                                                                        dm);
   PRIMUS_CUDA_CHECK_LAUNCH();
 }
 
@@ -196,8 +214,11 @@ void forward(bf16* out, float* lse, const bf16* qkv, MmaDims dm, cudaStream_t s)
 void attention_forward_mma_launch(void* out, float* lse, const void* qkv, int64_t B, int64_t T, int64_t NH,
                                   int64_t NKV, int64_t HS, cudaStream_t s) {
   MmaDims dm{B, T, NH, NKV, (NH + 2 * NKV) * HS};
-  if (HS == 64) forward<64>(static_cast<bf16*>(out), lse, static_cast<const bf16*>(qkv), dm, s);
-  else forward<128>(static_cast<bf16*>(out), lse, static_cast<const bf16*>(qkv), dm, s);
+  auto* o = static_cast<bf16*>(out);
+  auto* x = static_cast<const bf16*>(qkv);
+  const bool legacy = attention_legacy_kernels();
+  if (HS == 64) legacy ? forward<64, true>(o, lse, x, dm, s) : forward<64, false>(o, lse, x, dm, s);
+  else legacy ? forward<128, true>(o, lse, x, dm, s) : forward<128, false>(o, lse, x, dm, s);
 }
 
 }  // namespace primus::cuda

@@ -91,6 +91,23 @@ __device__ __forceinline__ void mma_p_v(float (*acc)[4], const float (*p)[4], co
   }
 }
 
+// A fragments (16 rows m x 16 k) for k-step kk of A = S^T where S is a shared tile stored (k, m)
+// with row stride ld (rows = k): m-tile m0, k rows [k0, k0+16). ldmatrix.trans of four 8x8 blocks.
+__device__ __forceinline__ void load_a_trans(uint32_t* a, const bf16* s, int ld, int k0, int m0, int lane) {
+  const int mi = lane / 8, i = lane % 8;  // matrix mi: a0 (k0, m0), a1 (k0, m0+8), a2 (k0+8, m0), a3 (k0+8, m0+8)
+  ldmatrix_x4_trans(a, s + (k0 + (mi >> 1) * 8 + i) * ld + m0 + (mi & 1) * 8);
+}
+
+// *p += (x, y) on two consecutive fp32 in global memory, atomically (one vector atomic on sm_90).
+__device__ __forceinline__ void atomic_add_pair(float* p, float x, float y) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  atomicAdd(reinterpret_cast<float2*>(p), make_float2(x, y));
+#else
+  atomicAdd(p, x);
+  atomicAdd(p + 1, y);
+#endif
+}
+
 // dst (bf16 pair at p) += (x, y).
 __device__ __forceinline__ void add_pair(bf16* p, float x, float y) {
   const float2 cur = unpack_bf16(load_u32(p));

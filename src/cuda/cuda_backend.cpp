@@ -226,7 +226,7 @@ class CudaBackend final : public Backend {
     auto [B, T, HS] = check_attention(out, lse, qkv, NH, NKV);
     check_same(dqkv, qkv, "attention_backward dqkv");
     check_same(dout, out, "attention_backward dout");
-    void* ws = scratch(attention_backward_workspace_bytes(B, T, NH));
+    void* ws = scratch(attention_backward_workspace_bytes(B, T, NH, HS));
     attention_backward_launch(dqkv.data, dout.data, qkv.data, out.data, lse.f32(), qkv.dtype, B, T, NH, NKV, HS, ws,
                               stream_);
   }

@@ -60,7 +60,10 @@ void bias_backward_launch(void* dbias, const void* dout, DType dt, int64_t N, in
 
 // ---- attention (attention.cu) ----
 bool attention_supports_head_size(int64_t HS);
-size_t attention_backward_workspace_bytes(int64_t B, int64_t T, int64_t NH);
+// Bytes of the workspace attention_backward_launch needs (fp32 dq accumulator and D).
+size_t attention_backward_workspace_bytes(int64_t B, int64_t T, int64_t NH, int64_t HS);
+// PRIMUS_ATTENTION_LEGACY=1: the earlier tensor-core kernels (for comparisons), read once.
+bool attention_legacy_kernels();
 void attention_forward_launch(void* out, float* lse, const void* qkv, DType dt, int64_t B, int64_t T,
                               int64_t NH, int64_t NKV, int64_t HS, cudaStream_t s);
 void attention_backward_launch(void* dqkv, const void* dout, const void* qkv, const void* out,
@@ -71,6 +74,12 @@ void attention_backward_launch(void* dqkv, const void* dout, const void* qkv, co
 // 16-byte aligned pointers; the launchers above pick them when they apply.
 void attention_forward_mma_launch(void* out, float* lse, const void* qkv, int64_t B, int64_t T, int64_t NH,
                                   int64_t NKV, int64_t HS, cudaStream_t s);
+// One-pass backward (attention_backward_onepass.cu): workspace = fp32 dq_acc (B,T,NH,HS) then D
+// (B,NH,T), attention_backward_onepass_workspace_bytes long, 16-byte aligned.
+size_t attention_backward_onepass_workspace_bytes(int64_t B, int64_t T, int64_t NH, int64_t HS);
+void attention_backward_onepass_launch(void* dqkv, const void* dout, const void* qkv, const void* out,
+                                       const float* lse, float* workspace, int64_t B, int64_t T, int64_t NH,
+                                       int64_t NKV, int64_t HS, cudaStream_t s);
 // D (B,NH,T) fp32 is a workspace the dq kernel fills with rowsum(dout * out).
 void attention_backward_mma_launch(void* dqkv, const void* dout, const void* qkv, const void* out, const float* lse,
                                    float* D, int64_t B, int64_t T, int64_t NH, int64_t NKV, int64_t HS,

@@ -114,7 +114,10 @@ void rope_and_attention(std::vector<Case>& c, DType dt) {
                  Dims{"attention_mqa_hs64", 2, 33, 3, 1, 64}, Dims{"attention_gqa_hs128_t1", 3, 1, 4, 1, 128},
                  Dims{"attention_gqa_hs64_long", 1, 200, 4, 2, 64}, Dims{"attention_gqa_hs128_long", 1, 150, 4, 2, 128},
                  Dims{"attention_tiny_hs16", 2, 45, 4, 2, 16}, Dims{"attention_hs48", 1, 40, 2, 1, 48},
-                 Dims{"attention_hs80", 1, 35, 2, 2, 80}, Dims{"attention_hs256", 1, 20, 1, 1, 256}}) {
+                 Dims{"attention_hs80", 1, 35, 2, 2, 80}, Dims{"attention_hs256", 1, 20, 1, 1, 256},
+                 // GQA ratios 4 and 8, odd T over several 64-key and 128-query tiles (masked and unmasked)
+                 Dims{"attention_gqa4_hs128_long", 2, 261, 8, 2, 128}, Dims{"attention_gqa8_hs64_long", 2, 333, 8, 1, 64},
+                 Dims{"attention_gqa4_hs64_t65", 1, 65, 4, 1, 64}, Dims{"attention_gqa8_hs128_t127", 1, 127, 8, 1, 128}}) {
     const int64_t W = (d.NH + 2 * d.NKV) * d.HS;
     add(c, dt, d.name,
         {out("out", {d.B, d.T, d.NH * d.HS}), stat("lse", {d.B, d.NH, d.T}), in("qkv", {d.B, d.T, W}),
