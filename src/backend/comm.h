@@ -8,6 +8,7 @@
 // (PRIMUS_COMM_TIMEOUT_S, default 600) aborts every rank with a message naming this rank and the op.
 #pragma once
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -38,6 +39,24 @@ class Comm {
   // Point to point within this group; a send must be matched by a recv of the same size.
   virtual void send(Tensor t, int peer) = 0;
   virtual void recv(Tensor t, int peer) = 0;
+  // One batch of point-to-point transfers: every send and receive is posted at once and the call
+  // returns when all have completed (MPI_Isend/MPI_Irecv then a wait, a grouped NCCL send/recv), so
+  // ranks sending to each other in the same batch (the pipeline's activations one way, their
+  // gradients the other) cannot deadlock. The default runs them one by one (one-way traffic only).
+  struct PeerTensor {
+    Tensor tensor;
+    int peer = -1;
+  };
+  virtual void exchange(std::span<const PeerTensor> sends, std::span<const PeerTensor> recvs) {
+    for (const PeerTensor& s : sends) send(s.tensor, s.peer);
+    for (const PeerTensor& r : recvs) recv(r.tensor, r.peer);
+  }
+  // exchange() of one send and one receive; a peer of -1 leaves that half out.
+  void send_recv(Tensor send, int send_peer, Tensor recv, int recv_peer) {
+    const PeerTensor s{send, send_peer}, r{recv, recv_peer};
+    exchange(std::span<const PeerTensor>(&s, send_peer >= 0 ? 1 : 0),
+             std::span<const PeerTensor>(&r, recv_peer >= 0 ? 1 : 0));
+  }
   virtual void barrier() = 0;
   // Waits for outstanding device work of this communicator (NCCL streams); no-op on the host.
   virtual void synchronize() {}

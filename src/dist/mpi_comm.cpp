@@ -240,6 +240,21 @@ void MpiComm::recv(Tensor t, int peer) {
   wait(req, "recv");
 }
 
+void MpiComm::exchange(std::span<const PeerTensor> sends, std::span<const PeerTensor> recvs) {
+  std::vector<MPI_Request> requests;   // every receive and send posted before any is waited on
+  for (const PeerTensor& r : recvs) {
+    PRIMUS_CHECK(r.peer >= 0 && r.peer < size_ && r.peer != rank_, "recv from rank {} in a group of {}", r.peer, size_);
+    PRIMUS_MPI_CHECK(MPI_Irecv(r.tensor.data, count_of(r.tensor, "recv"), mpi_type(r.tensor.dtype), r.peer, 0, comm_,
+                               &requests.emplace_back()));
+  }
+  for (const PeerTensor& s : sends) {
+    PRIMUS_CHECK(s.peer >= 0 && s.peer < size_ && s.peer != rank_, "send to rank {} in a group of {}", s.peer, size_);
+    PRIMUS_MPI_CHECK(MPI_Isend(s.tensor.data, count_of(s.tensor, "send"), mpi_type(s.tensor.dtype), s.peer, 0, comm_,
+                               &requests.emplace_back()));
+  }
+  for (MPI_Request& r : requests) wait(r, "exchange (send/recv)");
+}
+
 void MpiComm::barrier() {
   MPI_Request req;
   PRIMUS_MPI_CHECK(MPI_Ibarrier(comm_, &req));

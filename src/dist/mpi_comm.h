@@ -46,6 +46,7 @@ class MpiComm final : public Comm {
   void all_to_all(Tensor out, Tensor in) override;
   void send(Tensor t, int peer) override;
   void recv(Tensor t, int peer) override;
+  void exchange(std::span<const PeerTensor> sends, std::span<const PeerTensor> recvs) override;
   void barrier() override;
   std::unique_ptr<Comm> split(int color, int key) override;
   [[noreturn]] void abort(const std::string& message) override;

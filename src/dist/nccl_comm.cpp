@@ -88,6 +88,19 @@ class NcclComm final : public Comm {
     nccl_check(ncclRecv(t.data, t.numel(), type(t.dtype), peer, comm_, stream_), "ncclRecv");
     finish("recv");
   }
+  void exchange(std::span<const PeerTensor> sends, std::span<const PeerTensor> recvs) override {
+    if (sends.empty() && recvs.empty()) return;
+    const Tensor& any = sends.empty() ? recvs.front().tensor : sends.front().tensor;
+    if (any.device == DeviceKind::kCPU) return mpi_->exchange(sends, recvs);
+    begin(any, "exchange");
+    nccl_check(ncclGroupStart(), "ncclGroupStart");
+    for (const PeerTensor& s : sends)
+      nccl_check(ncclSend(s.tensor.data, s.tensor.numel(), type(s.tensor.dtype), s.peer, comm_, stream_), "ncclSend");
+    for (const PeerTensor& r : recvs)
+      nccl_check(ncclRecv(r.tensor.data, r.tensor.numel(), type(r.tensor.dtype), r.peer, comm_, stream_), "ncclRecv");
+    nccl_check(ncclGroupEnd(), "ncclGroupEnd");
+    finish("exchange");
+  }
   void barrier() override { mpi_->barrier(); }
   void synchronize() override { finish("synchronize"); }
   std::unique_ptr<Comm> split(int color, int key) override {
