@@ -39,10 +39,8 @@ std::string_view op_name(Op op) {
 Model::Model(const config::ModelConfig& cfg, Backend& backend, int64_t B, int64_t T, DType compute,
              const ModelShard& shard)
     : cfg_(cfg), dims_(model_dims(cfg)), shard_(shard), backend_(backend), B_(B), T_(T), compute_(compute) {
-  if (shard_.tp_size() > 1 || shard_.sequence_parallel || shard_.layer_begin != 0 ||
-      (shard_.layer_end != -1 && shard_.layer_end != dims_.L))
-    throw usage_error("tensor and pipeline parallel model shards are not implemented yet",
-                      "use parallel.tensor=1 and parallel.pipeline=1");
+  if (shard_.tp_size() > 1 || shard_.sequence_parallel)
+    throw usage_error("tensor parallel model shards are not implemented yet", "use parallel.tensor=1");
   if (compute != DType::kF32 && compute != DType::kBF16)
     throw usage_error(fmt::format("the model computes in fp32 or bf16, not {}", dtype_name(compute)),
                       "set precision.compute=fp32 or bf16");
@@ -51,6 +49,7 @@ Model::Model(const config::ModelConfig& cfg, Backend& backend, int64_t B, int64_
     throw usage_error(fmt::format("sequence length {} exceeds model.max_position_embeddings {}", T, dims_.maxT),
                       "lower train.seq_len or raise model.max_position_embeddings");
   infos_ = plan_params(cfg);
+  plan_stage();   // pipeline stage: keeps what this rank's chunks hold, under the full model's names
   auto find = [&](const std::string& name) {
     for (size_t i = 0; i < infos_.size(); ++i)
       if (infos_[i].name == name) return static_cast<int>(i);
@@ -62,10 +61,10 @@ Model::Model(const config::ModelConfig& cfg, Backend& backend, int64_t B, int64_
   normf_w_ = find(llama ? "norm.weight" : "lnf.weight");
   normf_b_ = find("lnf.bias");
   head_ = cfg.tie_embeddings ? emb_ : find("lm_head.weight");
-  layer_params_.resize(static_cast<size_t>(dims_.L));
-  for (int64_t l = 0; l < dims_.L; ++l) {
-    const std::string h = fmt::format("h.{}.", l);
-    LayerParams& lp = layer_params_[l];
+  layer_params_.resize(static_cast<size_t>(shard_.chunks * layers_per_chunk_));
+  for (int64_t held = 0; held < static_cast<int64_t>(layer_params_.size()); ++held) {
+    const std::string h = fmt::format("h.{}.", global_layer(held));
+    LayerParams& lp = layer_params_[held];
     lp.norm1_w = find(h + (llama ? "attn_norm.weight" : "ln1.weight"));
     lp.norm1_b = find(h + "ln1.bias");
     lp.qkv_w = find(h + "attn.qkv.weight");
@@ -122,34 +121,42 @@ void Model::plan_activations() {
   const int64_t FC = d.llama ? 2 * d.FF : d.FF;
   const DType f = compute_, f32 = DType::kF32;  // activations in the compute dtype, statistics in fp32
   ArenaPlan plan;
-  plan.add(&tokens_, DType::kI32, {B_, T_});
-  plan.add(&targets_, DType::kI32, {N});
   if (d.llama) {
     plan.add(&rope_cos_, f32, {T_, d.HS / 2});
     plan.add(&rope_sin_, f32, {T_, d.HS / 2});
   }
-  plan.add(&encoded_, f, {N, d.C});
-  acts_.resize(static_cast<size_t>(d.L));
-  for (LayerActs& a : acts_) {
-    plan.add(&a.norm1, f, {N, d.C});
-    if (!d.llama) plan.add(&a.norm1_mean, f32, {N});
-    plan.add(&a.norm1_rstd, f32, {N});
-    plan.add(&a.qkv, f, {B_, T_, QKV});
-    plan.add(&a.atty, f, {B_, T_, A});
-    plan.add(&a.lse, f32, {B_, d.NH, T_});
-    plan.add(&a.res1, f, {N, d.C});
-    plan.add(&a.norm2, f, {N, d.C});
-    if (!d.llama) plan.add(&a.norm2_mean, f32, {N});
-    plan.add(&a.norm2_rstd, f32, {N});
-    plan.add(&a.fch, f, {N, FC});
-    plan.add(&a.fch_act, f, {N, d.FF});
-    plan.add(&a.res2, f, {N, d.C});
+  // One slot of activations per chunk and micro-batch in flight (model_stage.cpp).
+  slots_.resize(static_cast<size_t>(shard_.chunks * shard_.activation_slots));
+  for (size_t k = 0; k < slots_.size(); ++k) {
+    Slot& sl = slots_[k];
+    const int chunk = static_cast<int>(k) / shard_.activation_slots;
+    if (chunk_has_embedding(chunk)) plan.add(&sl.tokens, DType::kI32, {B_, T_});
+    plan.add(&sl.encoded, f, {N, d.C});   // the embedding's output, or the stage's input
+    sl.acts.resize(static_cast<size_t>(layers_per_chunk_));
+    for (LayerActs& a : sl.acts) {
+      plan.add(&a.norm1, f, {N, d.C});
+      if (!d.llama) plan.add(&a.norm1_mean, f32, {N});
+      plan.add(&a.norm1_rstd, f32, {N});
+      plan.add(&a.qkv, f, {B_, T_, QKV});
+      plan.add(&a.atty, f, {B_, T_, A});
+      plan.add(&a.lse, f32, {B_, d.NH, T_});
+      plan.add(&a.res1, f, {N, d.C});
+      plan.add(&a.norm2, f, {N, d.C});
+      if (!d.llama) plan.add(&a.norm2_mean, f32, {N});
+      plan.add(&a.norm2_rstd, f32, {N});
+      plan.add(&a.fch, f, {N, FC});
+      plan.add(&a.fch_act, f, {N, d.FF});
+      plan.add(&a.res2, f, {N, d.C});
+    }
+    if (!chunk_has_head(chunk)) continue;
+    plan.add(&sl.targets, DType::kI32, {N});
+    plan.add(&sl.normf, f, {N, d.C});
+    if (!d.llama) plan.add(&sl.normf_mean, f32, {N});
+    plan.add(&sl.normf_rstd, f32, {N});
+    plan.add(&sl.logits, f, {B_, T_, d.Vp});
+    plan.add(&sl.losses, f32, {N});
   }
-  plan.add(&normf_, f, {N, d.C});
-  if (!d.llama) plan.add(&normf_mean_, f32, {N});
-  plan.add(&normf_rstd_, f32, {N});
-  plan.add(&logits_, f, {B_, T_, d.Vp});
-  plan.add(&losses_, f32, {N});
+  acts_.resize(static_cast<size_t>(shard_.chunks * layers_per_chunk_));
   Scratch& s = scratch_;
   plan.add(&s.dres, f, {N, d.C});
   plan.add(&s.dnorm, f, {N, d.C});
@@ -160,6 +167,8 @@ void Model::plan_activations() {
   plan.add(&s.dfch_act, f, {N, d.FF});
   activation_bytes_ = plan.bytes();
   acts_mem_ = plan.commit(backend_);
+  chunk_ = slot_ = 0;
+  select(0, 0);
 }
 
 Tensor Model::param(int index) {
@@ -189,23 +198,27 @@ Tensor Model::g(int index) {
 void Model::init_weights(uint64_t seed) {
   Rng rng(seed);
   const float residual_std = static_cast<float>(cfg_.init_std / std::sqrt(2.0 * static_cast<double>(dims_.L)));
-  std::vector<int> residual_projections;
-  for (const LayerParams& lp : layer_params_) residual_projections.insert(residual_projections.end(), {lp.attn_proj_w, lp.proj_w});
-  for (size_t i = 0; i < infos_.size(); ++i) {
-    const ParamInfo& info = infos_[i];
+  auto ends_with = [](const std::string& s, std::string_view suffix) {
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  // The draws follow the FULL model's parameter order and are copied into the parameters of the
+  // same name this model holds, so a pipeline stage (and a tied head's own copy of the embedding)
+  // starts from exactly the values of the one-device init.
+  for (const ParamInfo& info : plan_params(cfg_)) {
     std::vector<float> host(static_cast<size_t>(info.shape.numel()), 0.0f);  // (shape)
     if (info.is_norm && !info.is_bias) {
       std::fill(host.begin(), host.end(), 1.0f);
     } else if (!info.is_bias) {
-      bool residual = false;
-      for (int r : residual_projections) residual |= r == static_cast<int>(i);
+      const bool residual = ends_with(info.name, "attn.proj.weight") || ends_with(info.name, "attn.o_proj.weight") ||
+                            ends_with(info.name, "mlp.proj.weight") || ends_with(info.name, "mlp.down.weight");
       const float stddev = residual ? residual_std : static_cast<float>(cfg_.init_std);
       // Padded vocabulary rows stay zero: no token selects them and the loss ignores their logits.
-      const bool vocab = static_cast<int>(i) == emb_ || static_cast<int>(i) == head_;
+      const bool vocab = info.name == "wte.weight" || info.name == "embed.weight" || info.name == "lm_head.weight";
       const int64_t n = vocab ? dims_.V * dims_.C : info.shape.numel();
       for (int64_t k = 0; k < n; ++k) host[k] = rng.normal(0.0f, stddev);
     }
-    backend_.copy_from_host(param(static_cast<int>(i)), host.data());
+    for (size_t i = 0; i < infos_.size(); ++i)
+      if (infos_[i].name == info.name) backend_.copy_from_host(param(static_cast<int>(i)), host.data());
   }
 }
 
@@ -214,18 +227,21 @@ void Model::zero_grads() { backend_.fill(grads_, 0.0f); }
 float Model::forward(const int32_t* inputs, const int32_t* targets, int64_t ignore_index) {
   const ModelDims& d = dims_;
   const int64_t N = B_ * T_;
-  for (int64_t i = 0; i < N; ++i)
+  const bool embedding = chunk_has_embedding(chunk_);   // else encoded_ holds the stage's input
+  for (int64_t i = 0; embedding && i < N; ++i)
     if (inputs[i] < 0 || inputs[i] >= d.V)
       throw Error(fmt::format("token id {} at position {} is outside the vocabulary [0, {})", inputs[i], i, d.V),
                   "the data and model.vocab_size disagree: check the tokenizer");
-  backend_.copy_from_host(tokens_, inputs);
+  if (embedding) backend_.copy_from_host(tokens_, inputs);
   if (compute_ != DType::kF32) backend_.convert(cparams_, params_);  // the optimizer may have moved params_
-  backend_.encoder_forward(encoded_.view({B_, T_, d.C}), tokens_, p(emb_), p(pos_));
+  if (embedding) backend_.encoder_forward(encoded_.view({B_, T_, d.C}), tokens_, p(emb_), p(pos_));
   Tensor x = encoded_;  // (N,C)
-  for (int64_t l = 0; l < d.L; ++l) {
+  const int64_t first = chunk_ * layers_per_chunk_;   // held block index of the chunk's first block
+  for (int64_t l = first; l < first + layers_per_chunk_; ++l) {
     forward_block(l, x);
     x = acts_[l].res2;
   }
+  if (!chunk_has_head(chunk_)) return 0.0f;
   const float eps = static_cast<float>(cfg_.norm_eps);
   if (d.llama) {
     backend_.rmsnorm_forward(normf_, normf_rstd_, x, p(normf_w_), eps);
@@ -285,26 +301,31 @@ void Model::forward_block(int64_t l, Tensor x) {
 }
 
 void Model::backward(float loss_scale) {
-  PRIMUS_CHECK(have_targets_, "backward() needs a forward() with targets first");
+  const bool head = chunk_has_head(chunk_);   // else stage_output_grad() holds d(output)
+  PRIMUS_CHECK(have_targets_ || !head, "backward() needs a forward() with targets first");
   have_targets_ = false;  // the logits become dlogits below
   const ModelDims& d = dims_;
   const int64_t N = B_ * T_;
   Scratch& s = scratch_;
   const float grad_scale = valid_targets_ > 0 ? loss_scale / static_cast<float>(valid_targets_) : 0.0f;
   if (compute_ != DType::kF32) backend_.fill(cgrads_, 0.0f);
-  Tensor dlogits = logits_.view({N, d.Vp});  // in place over the logits
-  backend_.cross_entropy_backward(dlogits, dlogits, targets_, d.V, ignore_index_, grad_scale);
-  backend_.fill(s.dnorm, 0.0f);
-  backend_.matmul_backward(s.dnorm, g(head_), Tensor{}, dlogits, normf_, p(head_));
-  backend_.fill(s.dres, 0.0f);
-  Tensor x = acts_.back().res2;  // (N,C)
-  if (d.llama) {
-    backend_.rmsnorm_backward(s.dres, g(normf_w_), s.dnorm, x, p(normf_w_), normf_rstd_);
-  } else {
-    backend_.layernorm_backward(s.dres, g(normf_w_), g(normf_b_), s.dnorm, x, p(normf_w_), normf_mean_, normf_rstd_);
+  const int64_t first = chunk_ * layers_per_chunk_, last = first + layers_per_chunk_ - 1;  // held blocks
+  if (head) {
+    Tensor dlogits = logits_.view({N, d.Vp});  // in place over the logits
+    backend_.cross_entropy_backward(dlogits, dlogits, targets_, d.V, ignore_index_, grad_scale);
+    backend_.fill(s.dnorm, 0.0f);
+    backend_.matmul_backward(s.dnorm, g(head_), Tensor{}, dlogits, normf_, p(head_));
+    backend_.fill(s.dres, 0.0f);
+    Tensor x = acts_[last].res2;  // (N,C)
+    if (d.llama) {
+      backend_.rmsnorm_backward(s.dres, g(normf_w_), s.dnorm, x, p(normf_w_), normf_rstd_);
+    } else {
+      backend_.layernorm_backward(s.dres, g(normf_w_), g(normf_b_), s.dnorm, x, p(normf_w_), normf_mean_,
+                                  normf_rstd_);
+    }
   }
-  for (int64_t l = d.L - 1; l >= 0; --l) backward_block(l, l > 0 ? acts_[l - 1].res2 : encoded_);
-  backend_.encoder_backward(g(emb_), g(pos_), s.dres.view({B_, T_, d.C}), tokens_);
+  for (int64_t l = last; l >= first; --l) backward_block(l, l > first ? acts_[l - 1].res2 : encoded_);
+  if (chunk_has_embedding(chunk_)) backend_.encoder_backward(g(emb_), g(pos_), s.dres.view({B_, T_, d.C}), tokens_);
   if (compute_ != DType::kF32) {  // grads_ (fp32) += this backward's bf16 gradients
     for (int64_t off = 0; off < num_params_; off += cgrads_f32_.numel()) {  // through a bounded staging buffer
       const int64_t n = std::min(cgrads_f32_.numel(), num_params_ - off);

@@ -79,6 +79,10 @@ struct ModelShard {
   bool sequence_parallel = false;
   int64_t layer_begin = 0;
   int64_t layer_end = -1;          // -1: through the last block
+  // Interleaved pipeline: chunk c holds blocks [layer_begin + c*chunk_stride, layer_end + c*chunk_stride).
+  int chunks = 1;
+  int64_t chunk_stride = 0;
+  int activation_slots = 1;        // micro-batches in flight per chunk (one set of activations each)
   int tp_size() const { return tensor ? tensor->size() : 1; }
   int tp_rank() const { return tensor ? tensor->rank() : 0; }
 };
@@ -119,6 +123,23 @@ class Model {
   double flops_per_token() const { return models::flops_per_token(cfg_, T_); }
   size_t activation_bytes() const { return activation_bytes_; }
 
+  // Pipeline stages (model_stage.cpp). forward()/backward() run on the current chunk and activation
+  // slot. A chunk without the embedding reads its input from stage_input() (filled by the caller)
+  // and ignores `inputs`; a chunk without the head ignores `targets`, returns 0, and its backward
+  // starts from stage_output_grad() (filled by the caller); after the backward of a chunk without
+  // the embedding, stage_input_grad() holds d(input).
+  void select(int chunk, int slot);
+  int num_chunks() const { return shard_.chunks; }
+  bool chunk_has_embedding(int chunk) const { return chunk_begin(chunk) == 0; }
+  bool chunk_has_head(int chunk) const { return chunk_begin(chunk) + layers_per_chunk_ == dims_.L; }
+  Tensor stage_input() { return encoded_; }                    // (N,C)
+  Tensor stage_output();                                      // (N,C) last block's output
+  Tensor stage_output_grad() { return scratch_.dres; }        // (N,C)
+  Tensor stage_input_grad() { return scratch_.dres; }         // (N,C)
+  // A last stage's own copy of the tied embedding (-1 when there is none): the trainer keeps it
+  // equal to the first stage's by summing their gradients.
+  int tied_copy_index() const;
+
  private:
   friend class InferenceSession;
   // Indices into infos_ for one block; -1 where the architecture has no such tensor.
@@ -150,6 +171,18 @@ class Model {
   Tensor g(int index);
   void check_backend_support() const;
   void plan_activations();
+  // Activations of one micro-batch in one chunk (the views select() installs).
+  struct Slot {
+    Tensor tokens, targets, encoded, normf, normf_mean, normf_rstd, logits, losses;
+    std::vector<LayerActs> acts;     // (layers per chunk)
+    int64_t valid_targets = 0, ignore_index = -100;
+    bool have_targets = false;
+  };
+  int64_t chunk_begin(int chunk) const { return shard_.layer_begin + chunk * shard_.chunk_stride; }
+  int64_t global_layer(int64_t h) const {   // held block index -> model layer
+    return chunk_begin(static_cast<int>(h / layers_per_chunk_)) + h % layers_per_chunk_;
+  }
+  void plan_stage();                 // resolves the shard's layer range and filters infos_
   void forward_block(int64_t l, Tensor x);
   void backward_block(int64_t l, Tensor x);
 
@@ -160,7 +193,7 @@ class Model {
   int64_t B_, T_;
   DType compute_;
   std::vector<ParamInfo> infos_;
-  std::vector<LayerParams> layer_params_;
+  std::vector<LayerParams> layer_params_;   // (held blocks: chunks x layers per chunk), see global_layer()
   int emb_ = -1, pos_ = -1, normf_w_ = -1, normf_b_ = -1, head_ = -1;  // head_ == emb_ when tied
   int64_t num_params_ = 0;
   Buffer params_mem_, grads_mem_, acts_mem_;
@@ -174,7 +207,10 @@ class Model {
   Tensor tokens_, targets_;          // (B,T) int32, backend memory
   Tensor rope_cos_, rope_sin_;       // (T,HS/2), llama only
   Tensor encoded_;                   // (N,C)
-  std::vector<LayerActs> acts_;      // (L)
+  std::vector<LayerActs> acts_;      // (held blocks): the current slot's views for the current chunk
+  std::vector<Slot> slots_;          // (chunks * activation_slots)
+  int64_t layers_per_chunk_ = 0;
+  int chunk_ = 0, slot_ = 0;         // current
   Tensor normf_, normf_mean_, normf_rstd_;  // (N,C), (N), (N)
   Tensor logits_;                    // (B,T,Vp)
   Tensor losses_;                    // (N)

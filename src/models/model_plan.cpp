@@ -180,11 +180,11 @@ std::vector<HfTensor> Model::hf_tensors() const {
     out.push_back({std::move(name), index, begin, end, false, hf});
   };
   if (!d.llama) {
-    rows("transformer.wte.weight", emb_, 0, d.V);
-    whole("transformer.wpe.weight", pos_);
-    for (int64_t l = 0; l < d.L; ++l) {
-      const LayerParams& lp = layer_params_[l];
-      const std::string h = fmt::format("transformer.h.{}.", l);
+    if (emb_ >= 0) rows("transformer.wte.weight", emb_, 0, d.V);
+    if (pos_ >= 0) whole("transformer.wpe.weight", pos_);
+    for (size_t held = 0; held < layer_params_.size(); ++held) {   // a pipeline stage: its blocks only
+      const LayerParams& lp = layer_params_[held];
+      const std::string h = fmt::format("transformer.h.{}.", global_layer(static_cast<int64_t>(held)));
       whole(h + "ln_1.weight", lp.norm1_w);
       whole(h + "ln_1.bias", lp.norm1_b);
       whole(h + "attn.c_attn.weight", lp.qkv_w, true);
@@ -198,14 +198,14 @@ std::vector<HfTensor> Model::hf_tensors() const {
       whole(h + "mlp.c_proj.weight", lp.proj_w, true);
       whole(h + "mlp.c_proj.bias", lp.proj_b);
     }
-    whole("transformer.ln_f.weight", normf_w_);
-    whole("transformer.ln_f.bias", normf_b_);
+    if (normf_w_ >= 0) whole("transformer.ln_f.weight", normf_w_);
+    if (normf_b_ >= 0) whole("transformer.ln_f.bias", normf_b_);
   } else {
-    rows("model.embed_tokens.weight", emb_, 0, d.V);
+    if (emb_ >= 0) rows("model.embed_tokens.weight", emb_, 0, d.V);
     const int64_t q = d.NH * d.HS, kv = d.NKV * d.HS;
-    for (int64_t l = 0; l < d.L; ++l) {
-      const LayerParams& lp = layer_params_[l];
-      const std::string h = fmt::format("model.layers.{}.", l);
+    for (size_t held = 0; held < layer_params_.size(); ++held) {
+      const LayerParams& lp = layer_params_[held];
+      const std::string h = fmt::format("model.layers.{}.", global_layer(static_cast<int64_t>(held)));
       whole(h + "input_layernorm.weight", lp.norm1_w);
       rows(h + "self_attn.q_proj.weight", lp.qkv_w, 0, q);
       rows(h + "self_attn.k_proj.weight", lp.qkv_w, q, q + kv);
@@ -221,9 +221,9 @@ std::vector<HfTensor> Model::hf_tensors() const {
       rows(h + "mlp.up_proj.weight", lp.fc_w, d.FF, 2 * d.FF);
       whole(h + "mlp.down_proj.weight", lp.proj_w);
     }
-    whole("model.norm.weight", normf_w_);
+    if (normf_w_ >= 0) whole("model.norm.weight", normf_w_);
   }
-  if (head_ != emb_) rows("lm_head.weight", head_, 0, d.V);
+  if (head_ >= 0 && head_ != emb_) rows("lm_head.weight", head_, 0, d.V);
   return out;
 }
 
