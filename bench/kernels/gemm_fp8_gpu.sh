@@ -40,6 +40,6 @@ ab, wb = a.to(torch.bfloat16), w.to(torch.bfloat16)
 ms, tf = timed(lambda: ab @ wb.t())
 print(f"torch bf16 8192^3 nt (a @ w.T): {ms:.3f} ms {tf:.1f} TFLOP/s")
 EOF
-gemm --dtype fp8 --m 1024,4096,16384 --n 8192 --k 8192 --iters 50 2>&1 | tail -8 | tee "$out/sweep.log"
-gemm --dtype fp8 --model gpt2-124m --micro-batch 32 --seq-len 1024 --iters 50 2>&1 | tail -22 | tee "$out/model.log"
-gemm --dtype fp8 --m 8192 --n 8192 --k 8192 --layout nn 2>&1 | tail -2 | tee "$out/refusal.log"
+gemm --dtype fp8 --m 1024,4096,16384 --n 8192 --k 8192 --iters 50 2>&1 | tail -8 | tee "$out/more.log"
+gemm --dtype fp8 --model gpt2-124m --micro-batch 32 --seq-len 1024 --iters 50 2>&1 | tail -22 | tee -a "$out/more.log"
+gemm --dtype fp8 --m 8192 --n 8192 --k 8192 --layout nn 2>&1 | tail -2 | tee -a "$out/more.log"
