@@ -5,11 +5,20 @@
 //  - Every backward output named d* ACCUMULATES (+=) into what is there, except where noted.
 //  - Tensors are contiguous, row-major. Activations are fp32 on the CPU; a backend that supports
 //    bf16 accepts bf16 activations/weights wherever supports(op, kBF16) is true.
+//  - Mixed precision: parameter-gradient outputs (matmul dweight/dbias, norm dweight/dbias,
+//    encoder dwte/dwpe) may be fp32 while the op's activations and weights are bf16; the op then
+//    accumulates its fp32-computed gradient straight into the fp32 buffer (no bf16 rounding, no
+//    staging copy). They may also share the activations' dtype. Activation gradients (dinp, dout,
+//    dqkv, ...) always have the activations' dtype.
 #pragma once
+#include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <span>
+#include <string>
 #include <string_view>
 
+#include "core/error.h"
 #include "core/tensor.h"
 
 namespace primus {
@@ -131,6 +140,29 @@ class Backend {
   virtual void grad_norm_squared(Tensor out, Tensor grads) = 0;
   // t *= s in place.
   virtual void scale(Tensor t, float s) = 0;
+  // out (1) fp32 += scale * sum of inp (n) fp32, summed in a fixed order: a loss that stays on the
+  // device across micro-batches (read once per step).
+  virtual void sum_accumulate(Tensor out, Tensor inp, float scale) = 0;
+
+  // ---- graphs: record a static sequence of ops once, replay it many times (CUDA graphs) ----
+  // Between graph_begin() and graph_end() ops are recorded, not run: no alloc(), no copy_to_host(),
+  // no synchronize(), and copy_from_host() only from alloc_host() memory (its address is recorded;
+  // its contents are read at each replay). Size every workspace with one eager run first.
+  virtual bool supports_graphs() const { return false; }
+  virtual void graph_begin() {
+    throw Error(std::string(name()) + " cannot record graphs", "set backend.cuda_graphs=false");
+  }
+  virtual void graph_end() {}
+  // false (nothing run) when there is no recorded graph, e.g. after the backend dropped it because
+  // a workspace the graph used had to move: record again.
+  virtual bool graph_replay() { return false; }
+  virtual void graph_reset() {}      // drops the recorded graph
+  // Host memory for copy_from_host() sources (pinned on a GPU), zero-filled.
+  virtual Buffer alloc_host(size_t bytes) {
+    void* p = std::calloc(std::max<size_t>(bytes, 1), 1);
+    if (!p) throw Error("out of host memory", "use a smaller micro-batch");
+    return Buffer(p, bytes, DeviceKind::kCPU, [](void* q) { std::free(q); });
+  }
 };
 
 }  // namespace primus

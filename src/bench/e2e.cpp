@@ -14,6 +14,7 @@
 #include "runtime/backends.h"
 #include "train/metrics.h"
 #include "train/optimizer.h"
+#include "train/step_graph.h"
 
 namespace primus::bench {
 
@@ -36,24 +37,30 @@ Report e2e_report(const config::ExperimentConfig& base, const E2eOptions& o) {
     if (!o.real_data) cfg.data.mock = true;
     const DType compute = config::compute_dtype(cfg.precision);
     auto backend = runtime::make_backend(cfg.backend.device, o.threads ? o.threads : static_cast<int>(cfg.backend.threads));
-    models::Model model(cfg.model, *backend, B, T, compute);
+    models::Model model(cfg.model, *backend, B, T, compute, {}, models::parse_recompute(cfg.backend.recompute));
     model.init_weights(cfg.train.seed);
     train::AdamW opt(cfg.optim, *backend, model.params(), model.num_params());
     auto loader = data::make_loader(cfg.data, data::Split::kTrain, B, T, 0, 1, cfg.train.seed, cfg.model.vocab_size);
-    std::vector<int32_t> inputs(static_cast<size_t>(B * T)), targets(inputs.size());  // (B,T)
-    double loss = 0;
+    // The trainer's step: micro-batches recorded as a CUDA graph where backend.cuda_graphs allows,
+    // the loss kept on the device and read once per step (with the gradient norm).
+    train::StepGraph micro_batches(model, accum, cfg.data.ignore_index, cfg.backend.cuda_graphs);
+    Buffer loss_mem = backend->alloc(sizeof(float));
+    const Tensor loss_sum = loss_mem.as(DType::kF32, {1});  // (1)
+    float loss = 0;
     auto step = [&] {
-      model.zero_grads();
-      loss = 0;
-      for (int64_t m = 0; m < accum; ++m) {
-        loader->next(inputs.data(), targets.data());
-        loss += model.forward(inputs.data(), targets.data(), cfg.data.ignore_index) / static_cast<double>(accum);
-        model.backward(1.0f / static_cast<float>(accum));
-      }
+      micro_batches.run(*loader, loss_sum);
+      backend->copy_to_host(&loss, loss_sum);
       opt.step(model.params_buffer(), model.grads_buffer(), cfg.optim.lr, opt.grad_norm(model.grads_buffer()));
     };
-    log_info("e2e {} B={} T={} accum={}", model_name, B, T, accum);
-    for (int i = 0; i < o.warmup; ++i) step();
+    log_info("e2e {} B={} T={} accum={} recompute={} cuda_graphs={}", model_name, B, T, accum, cfg.backend.recompute,
+             micro_batches.recording());
+    for (int i = 0; i < o.warmup; ++i) {
+      step();
+      if (i == 0) {
+        backend->synchronize();
+        log_info("first step done {:.2f} s after the process started", train::process_age_seconds());
+      }
+    }
     backend->synchronize();
     Timer t;
     for (int i = 0; i < o.steps; ++i) step();

@@ -271,6 +271,13 @@ class CpuBackend final : public Backend {
                     std::span<const ParamSegment> segments, const AdamWArgs& args) override;
   void grad_norm_squared(Tensor out, Tensor grads) override;
   void scale(Tensor t, float s) override { scale_kernel(t.f32(), s, t.numel()); }
+  void sum_accumulate(Tensor out, Tensor inp, float scale) override {
+    check_numel(out, 1, "sum_accumulate out");
+    const float* x = inp.f32();
+    double sum = 0;
+    for (int64_t i = 0; i < inp.numel(); ++i) sum += x[i];
+    out.f32()[0] += static_cast<float>(static_cast<double>(scale) * sum);
+  }
 
  private:
   static void check_tokens(const Tensor& tokens, int64_t Vp) {

@@ -1,14 +1,15 @@
 // The CUDA backend: checks shapes and dtypes on the host, then calls the kernel launchers
 // (kernels.h) and cuBLASLt (matmul.h) on the backend's own stream. Every tensor of an op's
 // activations and weights shares one dtype (fp32 or bf16); statistics, rope tables, optimizer
-// moments and master weights are fp32. peak_memory_bytes counts every cudaMalloc this backend
-// makes (alloc() plus its workspaces).
+// moments and master weights are fp32; parameter gradients are fp32 or the activations' dtype.
+// peak_memory_bytes counts every cudaMalloc this backend makes (alloc() plus its workspaces).
 #include "cuda/cuda_backend.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <tuple>
@@ -17,6 +18,7 @@
 #include "backend/shape_checks.h"
 #include "core/error.h"
 #include "cuda/cuda_check.h"
+#include "cuda/graph.h"
 #include "cuda/kernels.h"
 #include "cuda/matmul.h"
 #include "cuda/matmul_fp8.h"
@@ -44,6 +46,15 @@ void check_f32(const Tensor& t, int64_t n, const char* what) {
                dtype_name(t.dtype), t.shape.str());
 }
 void* ptr_or_null(const Tensor& t) { return t.empty() ? nullptr : t.data; }
+// Parameter gradients (dweight, dbias, dwte, dwpe) are fp32 or the activations' dtype; absent: fp32.
+DType grad_dtype(const Tensor& a, const Tensor& b, DType act, const char* what) {
+  const Tensor& t = a.empty() ? b : a;
+  if (t.empty()) return DType::kF32;
+  PRIMUS_CHECK(t.dtype == DType::kF32 || t.dtype == act, "{}: gradient dtype {} for {} activations", what,
+               dtype_name(t.dtype), dtype_name(act));
+  PRIMUS_CHECK(a.empty() || b.empty() || a.dtype == b.dtype, "{}: gradients of two dtypes", what);
+  return t.dtype;
+}
 
 class CudaBackend final : public Backend {
  public:
@@ -89,10 +100,13 @@ class CudaBackend final : public Backend {
     });
   }
 
+  // From pageable memory cudaMemcpyAsync returns once src is staged, so the caller may reuse src
+  // without a stream synchronisation; from pinned memory (alloc_host) the copy is truly
+  // asynchronous and may be recorded into a graph: such a src must stay valid until the stream
+  // has passed the copy (the trainer rewrites it only after reading the step's loss).
   void copy_from_host(Tensor dst, const void* src) override {
     check_device(dst, "dst");
     PRIMUS_CUDA_CHECK(cudaMemcpyAsync(dst.data, src, dst.nbytes(), cudaMemcpyHostToDevice, stream_));
-    PRIMUS_CUDA_CHECK(cudaStreamSynchronize(stream_));
   }
   void copy_to_host(void* dst, Tensor src) override {
     check_device(src, "src");
@@ -113,6 +127,17 @@ class CudaBackend final : public Backend {
     convert_launch(dst.data, dst.dtype, src.data, src.dtype, dst.numel(), stream_);
   }
   void synchronize() override { PRIMUS_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+  Buffer alloc_host(size_t bytes) override {
+    void* p = nullptr;
+    PRIMUS_CUDA_CHECK(cudaHostAlloc(&p, std::max<size_t>(bytes, 1), cudaHostAllocDefault));
+    std::memset(p, 0, bytes);
+    return Buffer(p, bytes, DeviceKind::kCPU, [](void* q) { cudaFreeHost(q); });
+  }
+  bool supports_graphs() const override { return true; }
+  void graph_begin() override { graph_.begin(stream_); }
+  void graph_end() override { graph_.end(stream_); }
+  bool graph_replay() override { return graph_.replay(stream_); }
+  void graph_reset() override { graph_.reset(); }
   size_t peak_memory_bytes() const override { return stats_->peak; }
 
   void encoder_forward(Tensor out, Tensor tokens, Tensor wte, Tensor wpe) override {
@@ -126,12 +151,13 @@ class CudaBackend final : public Backend {
   void encoder_backward(Tensor dwte, Tensor dwpe, Tensor dout, Tensor tokens) override {
     const int64_t C = dout.dim(-1), N = dout.numel() / C, T = tokens.dim(-1);
     PRIMUS_CHECK(tokens.dtype == DType::kI32 && tokens.numel() == N, "encoder: tokens must be int32 ({})", N);
-    PRIMUS_CHECK(dwte.empty() || (dwte.dim(-1) == C && dwte.dtype == dout.dtype), "encoder: dwte {}", dwte.shape.str());
-    PRIMUS_CHECK(dwpe.empty() || (dwpe.dim(-1) == C && dwpe.dtype == dout.dtype), "encoder: dwpe {}", dwpe.shape.str());
+    PRIMUS_CHECK(dwte.empty() || dwte.dim(-1) == C, "encoder: dwte {}", dwte.shape.str());
+    PRIMUS_CHECK(dwpe.empty() || dwpe.dim(-1) == C, "encoder: dwpe {}", dwpe.shape.str());
+    const DType grad_dt = grad_dtype(dwte, dwpe, dout.dtype, "encoder_backward");
     const size_t ws_bytes = encoder_backward_workspace_bytes(N);
     void* ws = scratch(ws_bytes);
-    encoder_backward_launch(ptr_or_null(dwte), ptr_or_null(dwpe), dout.data, tokens.ptr<int32_t>(), dout.dtype, N, T,
-                            C, ws, ws_bytes, stream_);
+    encoder_backward_launch(ptr_or_null(dwte), ptr_or_null(dwpe), dout.data, tokens.ptr<int32_t>(), dout.dtype, grad_dt,
+                            N, T, C, ws, ws_bytes, stream_);
   }
 
   void layernorm_forward(Tensor out, Tensor mean, Tensor rstd, Tensor inp, Tensor weight, Tensor bias,
@@ -189,22 +215,24 @@ class CudaBackend final : public Backend {
   }
   void matmul_backward(Tensor dinp, Tensor dweight, Tensor dbias, Tensor dout, Tensor inp, Tensor weight) override {
     const int64_t C = inp.dim(-1), N = inp.numel() / C, OC = weight.dim(0);
-    check_matmul(dout, inp, weight, dbias, N, C, OC, "matmul_backward");
+    check_matmul(dout, inp, weight, Tensor{}, N, C, OC, "matmul_backward");
+    PRIMUS_CHECK(dbias.empty() || dbias.numel() == OC, "matmul_backward: dbias {}", dbias.shape.str());
     PRIMUS_CHECK(dinp.empty() || (dinp.numel() == N * C && dinp.dtype == inp.dtype), "matmul_backward: dinp {}",
                  dinp.shape.str());
-    PRIMUS_CHECK(dweight.empty() || (dweight.numel() == OC * C && dweight.dtype == inp.dtype),
-                 "matmul_backward: dweight {}", dweight.shape.str());
+    PRIMUS_CHECK(dweight.empty() || dweight.numel() == OC * C, "matmul_backward: dweight {}", dweight.shape.str());
+    const DType grad_dt = grad_dtype(dweight, dbias, inp.dtype, "matmul_backward");
     if (!dinp.empty()) {  // dinp^T (C,N) += W^T (C,OC) * dout^T (OC,N)
       GemmShape g{.trans_a = false, .trans_b = false, .m = C, .n = N, .k = OC, .lda = C, .ldb = OC, .ldd = C};
       gemm_->run(dinp.data, weight.data, dout.data, nullptr, inp.dtype, g, 1.0f);
     }
     if (!dweight.empty()) {  // dweight^T (C,OC) += inp^T (C,N) * dout (N,OC)
-      GemmShape g{.trans_a = false, .trans_b = true, .m = C, .n = OC, .k = N, .lda = C, .ldb = OC, .ldd = C};
+      GemmShape g{.trans_a = false, .trans_b = true, .m = C, .n = OC, .k = N, .lda = C, .ldb = OC, .ldd = C,
+                  .d_f32 = grad_dt == DType::kF32};
       gemm_->run(dweight.data, inp.data, dout.data, nullptr, inp.dtype, g, 1.0f);
     }
     if (!dbias.empty()) {
       float* ws = static_cast<float*>(scratch(column_sum_workspace_bytes(N, OC)));
-      bias_backward_launch(dbias.data, dout.data, dout.dtype, N, OC, ws, stream_);
+      bias_backward_launch(dbias.data, dout.data, dout.dtype, grad_dt, N, OC, ws, stream_);
     }
   }
 
@@ -293,6 +321,11 @@ class CudaBackend final : public Backend {
     float* ws = static_cast<float*>(scratch(sum_squares_workspace_bytes()));
     sum_squares_launch(out.f32(), grads.data, grads.dtype, grads.numel(), ws, stream_);
   }
+  void sum_accumulate(Tensor out, Tensor inp, float scale) override {
+    check_f32(out, 1, "sum_accumulate out");
+    check_f32(inp, inp.numel(), "sum_accumulate inp");
+    sum_accumulate_launch(out.f32(), inp.f32(), inp.numel(), scale, stream_);
+  }
   void scale(Tensor t, float s) override {
     PRIMUS_CHECK(is_float(t.dtype), "scale: dtype {}", dtype_name(t.dtype));
     scale_launch(t.data, t.dtype, t.numel(), s, stream_);
@@ -303,7 +336,8 @@ class CudaBackend final : public Backend {
   // for the stream, so size it in a warm-up step before capturing a CUDA graph.
   void* scratch(size_t bytes) {
     if (bytes > scratch_bytes_) {
-      PRIMUS_CUDA_CHECK(cudaStreamSynchronize(stream_));
+      PRIMUS_CUDA_CHECK(cudaStreamSynchronize(stream_));   // fails inside a graph capture, naming this call
+      graph_.reset();   // a recorded graph would use the old area
       if (scratch_) {
         PRIMUS_CUDA_CHECK(cudaFree(scratch_));
         stats_->current -= scratch_bytes_;
@@ -325,11 +359,12 @@ class CudaBackend final : public Backend {
                      const float* mean, const float* rstd) {
     const int64_t C = inp.dim(-1), N = inp.numel() / C;
     PRIMUS_CHECK(dinp.empty() || (dinp.numel() == N * C && dinp.dtype == inp.dtype), "norm backward dinp");
-    PRIMUS_CHECK(dweight.empty() || (dweight.numel() == C && dweight.dtype == inp.dtype), "norm backward dweight");
-    PRIMUS_CHECK(dbias.empty() || (dbias.numel() == C && dbias.dtype == inp.dtype), "norm backward dbias");
+    PRIMUS_CHECK(dweight.empty() || dweight.numel() == C, "norm backward dweight");
+    PRIMUS_CHECK(dbias.empty() || dbias.numel() == C, "norm backward dbias");
+    const DType grad_dt = grad_dtype(dweight, dbias, inp.dtype, "norm backward");
     float* ws = static_cast<float*>(scratch(column_sum_workspace_bytes(N, C)));
     norm_backward_launch(ptr_or_null(dinp), ptr_or_null(dweight), ptr_or_null(dbias), dout.data, inp.data,
-                         weight.data, mean, rstd, inp.dtype, N, C, ws, stream_);
+                         weight.data, mean, rstd, inp.dtype, grad_dt, N, C, ws, stream_);
   }
   void check_matmul(const Tensor& out, const Tensor& inp, const Tensor& weight, const Tensor& bias, int64_t N,
                     int64_t C, int64_t OC, const char* what) {
@@ -376,6 +411,7 @@ class CudaBackend final : public Backend {
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<GemmRunner> gemm_;
   std::unique_ptr<Fp8GemmRunner> fp8_gemm_;  // made by the first fp8 GEMM
+  StreamGraph graph_;
   std::shared_ptr<MemoryStats> stats_ = std::make_shared<MemoryStats>();
   void* scratch_ = nullptr;
   size_t scratch_bytes_ = 0;

@@ -1,6 +1,6 @@
 // Token + position embedding. The backward pass sorts the tokens (CUB radix sort) so that each
 // vocabulary row is summed in fp32 by one block and added once: deterministic, and accurate when
-// dwte is bf16.
+// dwte is bf16. dwte/dwpe are fp32 or the activations' dtype.
 #include <cub/device/device_radix_sort.cuh>
 
 #include "cuda/device_utils.cuh"
@@ -21,19 +21,19 @@ __global__ void encoder_forward_kernel(T* out, const int32_t* tokens, const T* w
 }
 
 // dwpe (T,C) += sum over the batch of dout (B,T,C).
-template <typename T>
-__global__ void position_backward_kernel(T* dwpe, const T* dout, int64_t N, int64_t T_, int64_t C) {
+template <typename T, typename G>
+__global__ void position_backward_kernel(G* dwpe, const T* dout, int64_t N, int64_t T_, int64_t C) {
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < T_ * C; i += (int64_t)gridDim.x * blockDim.x) {
     float acc = 0.0f;
     for (int64_t n = i / C; n < N; n += T_) acc += to_float(dout[n * C + i % C]);
-    dwpe[i] = from_float<T>(to_float(dwpe[i]) + acc);
+    dwpe[i] = from_float<G>(to_float(dwpe[i]) + acc);
   }
 }
 
 // Block x = a position in the sorted token list; only the first position of each run of equal
 // tokens works: it sums the run's rows of dout for its slice of columns (block y).
-template <typename T>
-__global__ void token_backward_kernel(T* dwte, const T* dout, const int32_t* sorted_tokens,
+template <typename T, typename G>
+__global__ void token_backward_kernel(G* dwte, const T* dout, const int32_t* sorted_tokens,
                                       const int32_t* sorted_rows, int64_t N, int64_t C) {
   const int64_t i = blockIdx.x;
   const int32_t token = sorted_tokens[i];
@@ -42,8 +42,8 @@ __global__ void token_backward_kernel(T* dwte, const T* dout, const int32_t* sor
   if (c >= C) return;
   float acc = 0.0f;
   for (int64_t j = i; j < N && sorted_tokens[j] == token; ++j) acc += to_float(dout[(int64_t)sorted_rows[j] * C + c]);
-  T* dst = dwte + (int64_t)token * C + c;
-  *dst = from_float<T>(to_float(*dst) + acc);
+  G* dst = dwte + (int64_t)token * C + c;
+  *dst = from_float<G>(to_float(*dst) + acc);
 }
 
 __global__ void iota_kernel(int32_t* x, int64_t n) {
@@ -75,12 +75,12 @@ size_t encoder_backward_workspace_bytes(int64_t N) {
 }
 
 void encoder_backward_launch(void* dwte, void* dwpe, const void* dout, const int32_t* tokens, DType dt,
-                             int64_t N, int64_t T, int64_t C, void* workspace, size_t workspace_bytes,
+                             DType grad_dt, int64_t N, int64_t T, int64_t C, void* workspace, size_t workspace_bytes,
                              cudaStream_t s) {
   if (N * C == 0) return;
   if (dwpe) {
-    PRIMUS_DISPATCH_FLOAT(dt, E, position_backward_kernel<E><<<grid_for(T * C, 256), 256, 0, s>>>(
-        static_cast<E*>(dwpe), static_cast<const E*>(dout), N, T, C));
+    PRIMUS_DISPATCH_FLOAT(dt, E, PRIMUS_DISPATCH_FLOAT(grad_dt, G, position_backward_kernel<E, G>
+        <<<grid_for(T * C, 256), 256, 0, s>>>(static_cast<G*>(dwpe), static_cast<const E*>(dout), N, T, C)));
     PRIMUS_CUDA_CHECK_LAUNCH();
   }
   if (!dwte) return;
@@ -96,8 +96,8 @@ void encoder_backward_launch(void* dwte, void* dwpe, const void* dout, const int
   PRIMUS_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(temp, temp_bytes, tokens, sorted_tokens, rows, sorted_rows,
                                                     (int)N, 0, 32, s));
   dim3 grid(static_cast<unsigned>(N), static_cast<unsigned>((C + 255) / 256));
-  PRIMUS_DISPATCH_FLOAT(dt, E, token_backward_kernel<E><<<grid, 256, 0, s>>>(
-      static_cast<E*>(dwte), static_cast<const E*>(dout), sorted_tokens, sorted_rows, N, C));
+  PRIMUS_DISPATCH_FLOAT(dt, E, PRIMUS_DISPATCH_FLOAT(grad_dt, G, token_backward_kernel<E, G><<<grid, 256, 0, s>>>(
+      static_cast<G*>(dwte), static_cast<const E*>(dout), sorted_tokens, sorted_rows, N, C)));
   PRIMUS_CUDA_CHECK_LAUNCH();
 }
 

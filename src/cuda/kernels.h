@@ -39,8 +39,9 @@ void encoder_forward_launch(void* out, const int32_t* tokens, const void* wte, c
                             int64_t N, int64_t T, int64_t C, cudaStream_t s);
 size_t encoder_backward_workspace_bytes(int64_t N);
 // dwte (Vp,C) and dwpe (maxT,C) (may be null) accumulate; deterministic (tokens are sorted).
+// grad_dt: dtype of dwte and dwpe (fp32 or dt).
 void encoder_backward_launch(void* dwte, void* dwpe, const void* dout, const int32_t* tokens, DType dt,
-                             int64_t N, int64_t T, int64_t C, void* workspace, size_t workspace_bytes,
+                             DType grad_dt, int64_t N, int64_t T, int64_t C, void* workspace, size_t workspace_bytes,
                              cudaStream_t s);
 
 // ---- norms and column reductions (norm.cu) ----
@@ -50,12 +51,12 @@ void rmsnorm_forward_launch(void* out, float* rstd, const void* inp, const void*
                             int64_t N, int64_t C, float eps, cudaStream_t s);
 // Workspace for the column sums of the backward passes (dweight, dbias).
 size_t column_sum_workspace_bytes(int64_t N, int64_t C);
-// mean == null selects RMSNorm. dweight/dbias may be null.
+// mean == null selects RMSNorm. dweight/dbias may be null; grad_dt is their dtype (fp32 or dt).
 void norm_backward_launch(void* dinp, void* dweight, void* dbias, const void* dout, const void* inp,
-                          const void* weight, const float* mean, const float* rstd, DType dt,
+                          const void* weight, const float* mean, const float* rstd, DType dt, DType grad_dt,
                           int64_t N, int64_t C, float* workspace, cudaStream_t s);
-// dbias (C) += sum over rows of dout (N,C).
-void bias_backward_launch(void* dbias, const void* dout, DType dt, int64_t N, int64_t C,
+// dbias (C, grad_dt) += sum over rows of dout (N,C).
+void bias_backward_launch(void* dbias, const void* dout, DType dt, DType grad_dt, int64_t N, int64_t C,
                           float* workspace, cudaStream_t s);
 
 // ---- attention (attention.cu) ----
@@ -107,6 +108,8 @@ void adamw_launch(void* params, DType params_dt, float* master, float* m, float*
                   DType grads_dt, const AdamWSegment* segments, int n_segments, int64_t max_segment,
                   const AdamWHyper& h, cudaStream_t s);
 size_t sum_squares_workspace_bytes();
+// out (1) fp32 += scale * sum of x (n), deterministic.
+void sum_accumulate_launch(float* out, const float* x, int64_t n, float scale, cudaStream_t s);
 // out (1) fp32 WRITTEN = sum of squares of x (n), deterministic.
 void sum_squares_launch(float* out, const void* x, DType dt, int64_t n, float* workspace, cudaStream_t s);
 

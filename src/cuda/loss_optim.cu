@@ -136,7 +136,20 @@ __global__ void sum_final_kernel(float* out, const float* partial, int n) {
   if (threadIdx.x == 0) out[0] = acc;
 }
 
+// out[0] += scale * sum(x): one block, a fixed order (deterministic).
+__global__ void sum_accumulate_kernel(float* out, const float* x, int64_t n, float scale) {
+  float acc = 0.0f;
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) acc += x[i];
+  acc = block_sum(acc);
+  if (threadIdx.x == 0) out[0] += scale * acc;
+}
+
 }  // namespace
+
+void sum_accumulate_launch(float* out, const float* x, int64_t n, float scale, cudaStream_t s) {
+  sum_accumulate_kernel<<<1, 1024, 0, s>>>(out, x, n, scale);
+  PRIMUS_CUDA_CHECK_LAUNCH();
+}
 
 void cross_entropy_forward_launch(float* losses, const void* logits, const int32_t* targets, DType dt, int64_t N,
                                   int64_t Vp, int64_t V, int64_t ignore_index, cudaStream_t s) {

@@ -1,5 +1,5 @@
 // cuBLASLt GEMMs (see matmul.h). Descriptors are cheap and built per call; the heuristic query is
-// not, so its answer is cached per (shape, layout, dtype, epilogue, beta, pointer alignment).
+// not, so its answer is cached per (shape, layout, dtypes, epilogue, beta, pointer alignment).
 #include "cuda/matmul.h"
 
 #include <fmt/format.h>
@@ -77,11 +77,12 @@ bool GemmRunner::try_run(void* D, const void* A, const void* B, const void* bias
   LayoutGuard la, lb, ld;
   PRIMUS_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&la.layout, type, g.trans_a ? g.k : g.m, g.trans_a ? g.m : g.k, g.lda));
   PRIMUS_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lb.layout, type, g.trans_b ? g.n : g.k, g.trans_b ? g.k : g.n, g.ldb));
-  PRIMUS_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&ld.layout, type, g.m, g.n, g.ldd));
+  const cudaDataType_t type_d = g.d_f32 ? CUDA_R_32F : type;
+  PRIMUS_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&ld.layout, type_d, g.m, g.n, g.ldd));
 
   const int al_a = alignment_of(A), al_b = alignment_of(B);
   const int al_d = aux ? std::min(alignment_of(D), alignment_of(aux)) : alignment_of(D);
-  const Key key{g.m, g.n, g.k, g.lda, g.ldb, g.ldd, (g.trans_a ? 1 : 0) | (g.trans_b ? 2 : 0) | (beta != 0.0f ? 4 : 0),
+  const Key key{g.m, g.n, g.k, g.lda, g.ldb, g.ldd, (g.trans_a ? 1 : 0) | (g.trans_b ? 2 : 0) | (beta != 0.0f ? 4 : 0) | (g.d_f32 ? 8 : 0),
                 static_cast<int>(dt), static_cast<int>(epi), al_a, al_b, al_d};
   auto it = algos_.find(key);
   if (it == algos_.end()) {

@@ -17,10 +17,12 @@ namespace primus::cuda {
 enum class Epilogue { kNone, kBias, kGeluAux };
 
 // Column-major problem: D (m,n) = op(A) (m,k) * op(B) (k,n) + beta * D [+ bias (m)].
+// A and B share one dtype; D has it too unless d_f32.
 struct GemmShape {
   bool trans_a = false, trans_b = false;
   int64_t m = 0, n = 0, k = 0;
   int64_t lda = 0, ldb = 0, ldd = 0;
+  bool d_f32 = false;  // D (and C) in fp32 whatever the A/B dtype: bf16 inputs accumulate into fp32 gradients
 };
 
 class GemmRunner {

@@ -1,5 +1,5 @@
 // LayerNorm and RMSNorm, forward and backward, plus the column sums that give dweight and dbias
-// (also the matmul's dbias). Statistics are fp32. One warp per row; column sums in two passes
+// (also the matmul's dbias), in fp32 or the activations' dtype. Statistics are fp32. One warp per row; column sums in two passes
 // (partial sums over row splits, then a fixed-order sum of the partials: deterministic).
 #include "cuda/device_utils.cuh"
 #include "cuda/kernels.h"
@@ -90,17 +90,18 @@ __global__ void column_partials_kernel(float* partial_w, float* partial_b, const
   if (partial_b) partial_b[blockIdx.y * C + c] = b;
 }
 
-template <typename T>
-__global__ void column_finalize_kernel(T* dst, const float* partial, int64_t splits, int64_t C) {
+template <typename G>
+__global__ void column_finalize_kernel(G* dst, const float* partial, int64_t splits, int64_t C) {
   const int64_t c = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
   if (c >= C) return;
   float acc = 0.0f;
   for (int64_t s = 0; s < splits; ++s) acc += partial[s * C + c];
-  dst[c] = from_float<T>(to_float(dst[c]) + acc);
+  dst[c] = from_float<G>(to_float(dst[c]) + acc);
 }
 
-template <typename T>
-void column_sums(T* dweight, T* dbias, const T* dout, const T* inp, const float* mean, const float* rstd,
+// T: dtype of dout and inp; G: dtype of dweight and dbias (fp32 gradients of a bf16 model).
+template <typename T, typename G>
+void column_sums(G* dweight, G* dbias, const T* dout, const T* inp, const float* mean, const float* rstd,
                  int64_t N, int64_t C, float* workspace, cudaStream_t s) {
   const int64_t splits = column_splits(N);
   float* pw = dweight ? workspace : nullptr;
@@ -109,9 +110,9 @@ void column_sums(T* dweight, T* dbias, const T* dout, const T* inp, const float*
   column_partials_kernel<T><<<dim3(cols, static_cast<unsigned>(splits)), 256, 0, s>>>(
       pw, pb, dout, dweight ? inp : nullptr, mean, rstd, N, C);
   PRIMUS_CUDA_CHECK_LAUNCH();
-  if (dweight) column_finalize_kernel<T><<<cols, 256, 0, s>>>(dweight, pw, splits, C);
+  if (dweight) column_finalize_kernel<G><<<cols, 256, 0, s>>>(dweight, pw, splits, C);
   PRIMUS_CUDA_CHECK_LAUNCH();
-  if (dbias) column_finalize_kernel<T><<<cols, 256, 0, s>>>(dbias, pb, splits, C);
+  if (dbias) column_finalize_kernel<G><<<cols, 256, 0, s>>>(dbias, pb, splits, C);
   PRIMUS_CUDA_CHECK_LAUNCH();
 }
 
@@ -142,8 +143,8 @@ size_t column_sum_workspace_bytes(int64_t N, int64_t C) {
 }
 
 void norm_backward_launch(void* dinp, void* dweight, void* dbias, const void* dout, const void* inp,
-                          const void* weight, const float* mean, const float* rstd, DType dt, int64_t N,
-                          int64_t C, float* workspace, cudaStream_t s) {
+                          const void* weight, const float* mean, const float* rstd, DType dt, DType grad_dt,
+                          int64_t N, int64_t C, float* workspace, cudaStream_t s) {
   if (N == 0) return;
   PRIMUS_DISPATCH_FLOAT(dt, E, {
     if (dinp) {
@@ -153,16 +154,17 @@ void norm_backward_launch(void* dinp, void* dweight, void* dbias, const void* do
       PRIMUS_CUDA_CHECK_LAUNCH();
     }
     if (dweight || dbias)
-      column_sums<E>(static_cast<E*>(dweight), static_cast<E*>(dbias), static_cast<const E*>(dout),
-                     static_cast<const E*>(inp), mean, rstd, N, C, workspace, s);
+      PRIMUS_DISPATCH_FLOAT(grad_dt, G, column_sums<E, G>(static_cast<G*>(dweight), static_cast<G*>(dbias),
+                                                          static_cast<const E*>(dout), static_cast<const E*>(inp),
+                                                          mean, rstd, N, C, workspace, s));
   });
 }
 
-void bias_backward_launch(void* dbias, const void* dout, DType dt, int64_t N, int64_t C, float* workspace,
-                          cudaStream_t s) {
+void bias_backward_launch(void* dbias, const void* dout, DType dt, DType grad_dt, int64_t N, int64_t C,
+                          float* workspace, cudaStream_t s) {
   if (N == 0) return;
-  PRIMUS_DISPATCH_FLOAT(dt, E, column_sums<E>(nullptr, static_cast<E*>(dbias), static_cast<const E*>(dout),
-                                              nullptr, nullptr, nullptr, N, C, workspace, s));
+  PRIMUS_DISPATCH_FLOAT(dt, E, PRIMUS_DISPATCH_FLOAT(grad_dt, G, column_sums<E, G>(
+      nullptr, static_cast<G*>(dbias), static_cast<const E*>(dout), nullptr, nullptr, nullptr, N, C, workspace, s)));
 }
 
 }  // namespace primus::cuda

@@ -16,8 +16,6 @@ namespace primus::models {
 
 namespace {
 
-constexpr int64_t kStagingElems = int64_t{1} << 24;  // fp32 staging for bf16 gradients: 64 MiB at most
-
 std::string_view op_name(Op op) {
   switch (op) {
     case Op::kEncoder: return "encoder";
@@ -37,8 +35,9 @@ std::string_view op_name(Op op) {
 }  // namespace
 
 Model::Model(const config::ModelConfig& cfg, Backend& backend, int64_t B, int64_t T, DType compute,
-             const ModelShard& shard)
-    : cfg_(cfg), dims_(model_dims(cfg)), shard_(shard), backend_(backend), B_(B), T_(T), compute_(compute) {
+             const ModelShard& shard, Recompute recompute)
+    : cfg_(cfg), dims_(model_dims(cfg)), shard_(shard), backend_(backend), B_(B), T_(T), compute_(compute),
+      recompute_(recompute) {
   if (shard_.tp_size() > 1 || shard_.sequence_parallel)
     throw usage_error("tensor parallel model shards are not implemented yet", "use parallel.tensor=1");
   if (compute != DType::kF32 && compute != DType::kBF16)
@@ -87,8 +86,6 @@ Model::Model(const config::ModelConfig& cfg, Backend& backend, int64_t B, int64_
   if (compute_ != DType::kF32) {
     ArenaPlan plan;
     plan.add(&cparams_, compute_, {num_params_});
-    plan.add(&cgrads_, compute_, {num_params_});
-    plan.add(&cgrads_f32_, DType::kF32, {std::min<int64_t>(num_params_, kStagingElems)});
     plan.add(&logits_row_, DType::kF32, {dims_.Vp});
     compute_mem_ = plan.commit(backend_);
   }
@@ -121,6 +118,7 @@ void Model::plan_activations() {
   const int64_t FC = d.llama ? 2 * d.FF : d.FF;
   const DType f = compute_, f32 = DType::kF32;  // activations in the compute dtype, statistics in fp32
   ArenaPlan plan;
+  plan.shared = recompute_sharing();   // activation recompute: blocks share what they recompute (model_recompute.cpp)
   if (d.llama) {
     plan.add(&rope_cos_, f32, {T_, d.HS / 2});
     plan.add(&rope_sin_, f32, {T_, d.HS / 2});
@@ -188,12 +186,7 @@ Tensor Model::p(int index) {
   return cparams_.slice(info.offset, info.shape);
 }
 
-Tensor Model::g(int index) {
-  if (index < 0) return Tensor{};
-  if (compute_ == DType::kF32) return grad(index);
-  const ParamInfo& info = infos_[static_cast<size_t>(index)];
-  return cgrads_.slice(info.offset, info.shape);
-}
+Tensor Model::g(int index) { return index < 0 ? Tensor{} : grad(index); }
 
 void Model::init_weights(uint64_t seed) {
   Rng rng(seed);
@@ -262,6 +255,10 @@ float Model::forward(const int32_t* inputs, const int32_t* targets, int64_t igno
   ignore_index_ = ignore_index;
   backend_.copy_from_host(targets_, targets);
   backend_.cross_entropy_forward(losses_, logits_.view({N, d.Vp}), targets_, d.V, ignore_index);
+  if (!loss_sum_.empty()) {  // forward_accumulate: the loss stays on the device
+    backend_.sum_accumulate(loss_sum_, losses_, valid_targets_ > 0 ? loss_weight_ / static_cast<float>(valid_targets_) : 0.0f);
+    return 0.0f;
+  }
   std::vector<float> losses(static_cast<size_t>(N));  // (N)
   backend_.copy_to_host(losses.data(), losses_);
   double sum = 0.0;
@@ -308,7 +305,6 @@ void Model::backward(float loss_scale) {
   const int64_t N = B_ * T_;
   Scratch& s = scratch_;
   const float grad_scale = valid_targets_ > 0 ? loss_scale / static_cast<float>(valid_targets_) : 0.0f;
-  if (compute_ != DType::kF32) backend_.fill(cgrads_, 0.0f);
   const int64_t first = chunk_ * layers_per_chunk_, last = first + layers_per_chunk_ - 1;  // held blocks
   if (head) {
     Tensor dlogits = logits_.view({N, d.Vp});  // in place over the logits
@@ -326,17 +322,10 @@ void Model::backward(float loss_scale) {
   }
   for (int64_t l = last; l >= first; --l) backward_block(l, l > first ? acts_[l - 1].res2 : encoded_);
   if (chunk_has_embedding(chunk_)) backend_.encoder_backward(g(emb_), g(pos_), s.dres.view({B_, T_, d.C}), tokens_);
-  if (compute_ != DType::kF32) {  // grads_ (fp32) += this backward's bf16 gradients
-    for (int64_t off = 0; off < num_params_; off += cgrads_f32_.numel()) {  // through a bounded staging buffer
-      const int64_t n = std::min(cgrads_f32_.numel(), num_params_ - off);
-      Tensor staging = cgrads_f32_.slice(0, {n}), acc = grads_.slice(off, {n});  // (n)
-      backend_.convert(staging, cgrads_.slice(off, {n}));
-      backend_.residual_forward(acc, acc, staging);
-    }
-  }
 }
 
 void Model::backward_block(int64_t l, Tensor x) {
+  recompute_block(l, x);   // what activation recompute dropped (model_recompute.cpp)
   const ModelDims& d = dims_;
   const LayerParams& lp = layer_params_[l];
   LayerActs& a = acts_[l];

@@ -2,11 +2,13 @@
 // buffer, one flat gradient buffer, activations planned up front for a fixed micro-batch (B,T).
 // Contract: backward() ACCUMULATES into grads_buffer(); call zero_grads() between optimizer steps.
 // Compute dtype bf16 (mixed precision): params_buffer()/grads_buffer() stay fp32 (master weights,
-// what optimizers and checkpoints see); forward casts them to a bf16 copy, activations are bf16.
+// what optimizers and checkpoints see); forward casts them to a bf16 copy, activations are bf16, and
+// backward's ops accumulate parameter gradients straight into the fp32 grads_buffer().
 // logits() holds the last forward's logits until backward(), which overwrites them with dlogits.
 // Hugging Face names/layouts (GPT2LMHeadModel, LlamaForCausalLM) come from hf_tensors().
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <span>
 #include <string>
@@ -87,11 +89,18 @@ struct ModelShard {
   int tp_rank() const { return tensor ? tensor->rank() : 0; }
 };
 
+// Activation recompute (Megatron's meaning), model_recompute.cpp. kSelective: the norms' outputs
+// and the MLP activation (gelu/swiglu output) are recomputed in backward from what blocks keep;
+// kFull: a block keeps only its output and reruns its forward before its backward.
+enum class Recompute { kNone, kSelective, kFull };
+// "none" | "selective" | "full" (config backend.recompute); throws usage_error otherwise.
+Recompute parse_recompute(const std::string& name);
+
 class Model {
  public:
   // Plans parameters, gradients and activations for micro-batch B, sequence T, compute dtype (fp32 on CPU).
   Model(const config::ModelConfig& cfg, Backend& backend, int64_t B, int64_t T, DType compute = DType::kF32,
-        const ModelShard& shard = {});
+        const ModelShard& shard = {}, Recompute recompute = Recompute::kNone);
   Model(const Model&) = delete;
   Model& operator=(const Model&) = delete;
 
@@ -113,6 +122,13 @@ class Model {
   // inputs, targets: host int32 (B,T) (targets may hold ignore_index). Returns mean loss over non-ignored targets.
   // If targets is null, only logits are computed (inference) and 0 is returned.
   float forward(const int32_t* inputs, const int32_t* targets, int64_t ignore_index = -100);
+  // The training forward without a host synchronisation: loss_sum (1) fp32 on the backend +=
+  // weight * mean loss. Inputs and targets from Backend::alloc_host memory may be recorded in a
+  // graph (model_step.cpp).
+  void forward_accumulate(const int32_t* inputs, const int32_t* targets, Tensor loss_sum, float weight,
+                          int64_t ignore_index = -100);
+  // Non-ignored targets of a micro-batch (what scales its gradients); throws for ids outside [0, V).
+  int64_t count_targets(const int32_t* targets, int64_t ignore_index) const;
   // Accumulates parameter gradients (grads_buffer +=) of loss * loss_scale (e.g. 1/grad_accum_steps). Call after forward.
   void backward(float loss_scale = 1.0f);
   void zero_grads();
@@ -165,8 +181,8 @@ class Model {
     Tensor datty;               // (B,T,NH*HS)
     Tensor dfch, dfch_act;      // (N,FF or 2*FF), (N,FF)
   };
-  // Views of parameter / gradient `index` in the compute dtype (the fp32 buffers in fp32 mode, the
-  // bf16 copies otherwise); empty where index < 0.
+  // View of parameter `index` in the compute dtype (the fp32 buffer in fp32 mode, the bf16 copy
+  // otherwise); g: its fp32 gradient, which the ops accumulate into directly. Empty where index < 0.
   Tensor p(int index);
   Tensor g(int index);
   void check_backend_support() const;
@@ -185,6 +201,8 @@ class Model {
   void plan_stage();                 // resolves the shard's layer range and filters infos_
   void forward_block(int64_t l, Tensor x);
   void backward_block(int64_t l, Tensor x);
+  std::function<Tensor*(const Tensor*)> recompute_sharing();   // for ArenaPlan::shared
+  void recompute_block(int64_t l, Tensor x);                    // before backward_block's work
 
   config::ModelConfig cfg_;
   ModelDims dims_;
@@ -192,16 +210,16 @@ class Model {
   Backend& backend_;
   int64_t B_, T_;
   DType compute_;
+  Recompute recompute_ = Recompute::kNone;
   std::vector<ParamInfo> infos_;
   std::vector<LayerParams> layer_params_;   // (held blocks: chunks x layers per chunk), see global_layer()
   int emb_ = -1, pos_ = -1, normf_w_ = -1, normf_b_ = -1, head_ = -1;  // head_ == emb_ when tied
   int64_t num_params_ = 0;
   Buffer params_mem_, grads_mem_, acts_mem_;
   Tensor params_, grads_;            // (P) flat fp32: master weights and accumulated gradients
-  // bf16 compute mode only: params_ cast at every forward; backward's gradients, added to grads_ at its end.
+  // bf16 compute mode only: params_ cast at every forward. Gradients stay fp32 (grads_) in every mode.
   Buffer compute_mem_;
-  Tensor cparams_, cgrads_;          // (P) bf16
-  Tensor cgrads_f32_;                // (min(P, 2^24)) fp32 staging for grads_ += cgrads_, chunk by chunk
+  Tensor cparams_;                   // (P) bf16
   Tensor logits_row_;                // (Vp) fp32 staging for forward_last_logits
   size_t activation_bytes_ = 0;
   Tensor tokens_, targets_;          // (B,T) int32, backend memory
@@ -216,6 +234,8 @@ class Model {
   Tensor losses_;                    // (N)
   Scratch scratch_;
   int64_t valid_targets_ = 0;        // non-ignored targets of the last forward
+  Tensor loss_sum_;                  // (1) fp32 during forward_accumulate, else empty
+  float loss_weight_ = 1.0f;
   int64_t ignore_index_ = -100;
   bool have_targets_ = false;
 };

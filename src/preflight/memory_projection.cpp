@@ -50,7 +50,8 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 }  // namespace
 
-size_t activation_bytes_single(const config::ModelConfig& model, int64_t B, int64_t T, DType compute) {
+size_t activation_bytes_single(const config::ModelConfig& model, int64_t B, int64_t T, DType compute,
+                               const std::string& recompute) {
   const models::ModelDims m = models::model_dims(model);
   const int64_t N = B * T, QKV = m.qkv_dim(), A = m.NH * m.HS, FC = m.llama ? 2 * m.FF : m.FF;
   const size_t f = dtype_size(compute), f32 = 4;  // activations in the compute dtype, statistics in fp32
@@ -59,11 +60,19 @@ size_t activation_bytes_single(const config::ModelConfig& model, int64_t B, int6
   if (m.llama) p.add(T * m.HS / 2, f32), p.add(T * m.HS / 2, f32);
   p.add(N * m.C, f);
   for (int64_t l = 0; l < m.L; ++l) {
-    p.add(N * m.C, f);
-    if (!m.llama) p.add(N, f32);
-    p.add(N, f32), p.add(N * QKV, f), p.add(N * A, f), p.add(B * m.NH * T, f32), p.add(N * m.C, f), p.add(N * m.C, f);
-    if (!m.llama) p.add(N, f32);
-    p.add(N, f32), p.add(N * FC, f), p.add(N * m.FF, f), p.add(N * m.C, f);
+    const bool full = l > 0 && recompute == "full", selective = l > 0 && (full || recompute == "selective");
+    if (!selective) p.add(N * m.C, f);                                   // norm1
+    if (!full) {
+      if (!m.llama) p.add(N, f32);
+      p.add(N, f32), p.add(N * QKV, f), p.add(N * A, f), p.add(B * m.NH * T, f32), p.add(N * m.C, f);
+    }
+    if (!selective) p.add(N * m.C, f);                                   // norm2
+    if (!full) {
+      if (!m.llama) p.add(N, f32);
+      p.add(N, f32), p.add(N * FC, f);
+    }
+    if (!selective) p.add(N * m.FF, f);                                  // MLP activation
+    p.add(N * m.C, f);                                                   // the block's output
   }
   p.add(N * m.C, f);
   if (!m.llama) p.add(N, f32);
@@ -121,17 +130,17 @@ MemoryProjection memory_project(const config::ExperimentConfig& cfg, int world_s
   r.weights_bytes = 4 * P;   // fp32 master weights
   r.grads_bytes = 4 * P;     // fp32 gradient accumulation
   if (compute != DType::kF32) {
-    // The compute copies of weights and gradients, the bounded fp32 staging chunk and one logits row.
+    // The compute copy of the weights and one fp32 logits row (gradients accumulate in fp32 directly).
     r.weights_bytes += es * P;
-    r.grads_bytes += es * P + 4 * std::min<size_t>(P, size_t{1} << 24) + 4 * static_cast<size_t>(m.Vp);
+    r.grads_bytes += 4 * static_cast<size_t>(m.Vp);
   }
   r.optimizer_bytes = 8 * P / static_cast<size_t>(par.zero >= 1 ? r.data : 1);
   r.checkpoint_bytes = 12 * static_cast<size_t>(r.params_total);
 
   // Activations of the worst stage.
   const int64_t B = cfg.train.micro_batch_size, T = cfg.train.seq_len;
-  if (tp == 1 && pp == 1 && cfg.backend.recompute == "none") {
-    r.activation_bytes = activation_bytes_single(cfg.model, B, T, compute);
+  if (tp == 1 && pp == 1) {
+    r.activation_bytes = activation_bytes_single(cfg.model, B, T, compute, cfg.backend.recompute);
   } else {
     const ActDims d{B, T, B * T, m.C, m.qkv_dim() / tp, m.NH * m.HS / tp, (m.llama ? 2 * m.FF : m.FF) / tp, m.FF / tp,
                     m.NH / tp, m.HS, m.Vp / tp, m.llama};

@@ -34,9 +34,12 @@ struct MemoryProjection {
 // Throws primus::usage_error when the layout does not divide the model or the world.
 MemoryProjection memory_project(const config::ExperimentConfig& cfg, int world_size = 0);
 
-// Activation bytes of one micro-batch on a single device (no parallelism, no recompute) exactly as
-// models::Model plans them (64-byte aligned tensors; compute-dtype activations, fp32 statistics).
-size_t activation_bytes_single(const config::ModelConfig& model, int64_t B, int64_t T, DType compute = DType::kF32);
+// Activation bytes of one micro-batch on a single device (no parallelism) exactly as models::Model
+// plans them (64-byte aligned tensors; compute-dtype activations, fp32 statistics); with
+// recompute "selective" or "full" every block after the first shares the first block's copy of
+// what it recomputes (models/model_recompute.cpp).
+size_t activation_bytes_single(const config::ModelConfig& model, int64_t B, int64_t T, DType compute = DType::kF32,
+                               const std::string& recompute = "none");
 
 // The projection as a terminal table ("weights 1.2GiB ...") and as JSON.
 std::string memory_projection_table(const MemoryProjection& p, size_t device_bytes, const std::string& device_name);

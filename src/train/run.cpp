@@ -44,7 +44,8 @@ TrainResult run_training(const config::ExperimentConfig& cfg, const std::string&
   if (cfg.logging.eval_every_steps > 0)
     valid = data::make_loader(cfg.data, data::Split::kValid, B, T, options.dp_rank, options.dp_size,
                               cfg.train.seed, cfg.model.vocab_size);
-  models::Model model(cfg.model, backend, B, T, config::compute_dtype(cfg.precision));
+  models::Model model(cfg.model, backend, B, T, config::compute_dtype(cfg.precision), {},
+                      models::parse_recompute(cfg.backend.recompute));
   model.init_weights(cfg.train.seed);
   const bool init_weights_from = !cfg.checkpoint.init_from.empty() &&
                                  !(options.resume && !latest_checkpoint(config::run_dir_paths(cfg).checkpoints).empty());

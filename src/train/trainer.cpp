@@ -12,6 +12,7 @@
 #include "train/hf_weights.h"
 #include "train/metrics.h"
 #include "train/signals.h"
+#include "train/step_graph.h"
 
 namespace primus::train {
 
@@ -59,12 +60,21 @@ Trainer::Trainer(const config::ExperimentConfig& cfg, models::Model& model, data
     out_ = std::make_unique<Outputs>(opts_.metrics_path, cfg.logging.progress, cfg.train.steps);
   else
     out_ = std::make_unique<Outputs>(writer ? cfg.logging.progress : "off", cfg.train.steps);
+  loss_mem_ = model.backend().alloc(sizeof(float));
+  loss_sum_ = loss_mem_.as(DType::kF32, {1});
+  // The micro-batch loop as a recorded graph: one model replica, one process (a data-parallel
+  // sync reduces between and during backwards), no model shards.
+  if (cfg.backend.cuda_graphs && model.backend().supports_graphs() && opts_.dp_size == 1 && !opts_.grad_sync &&
+      cfg.parallel.tensor == 1 && cfg.parallel.pipeline == 1)
+    graph_ = std::make_unique<StepGraph>(model, accum_, cfg.data.ignore_index);
   const DType compute = config::compute_dtype(cfg.precision);
   out_->peak_tflops = peak_tflops(device_product_name(model.backend().name()), compute,
                                   static_cast<int>(cfg.backend.threads));
 }
 
 Trainer::~Trainer() = default;
+
+int64_t Trainer::graph_replays() const { return graph_ ? graph_->replays() : 0; }
 
 void Trainer::init_from(const std::string& dir) {
   load_hf_weights(dir, model_);
@@ -81,16 +91,22 @@ void Trainer::resume(const std::string& checkpoint_dir) {
 }
 
 double Trainer::train_step(double lr, bool* skipped, double* grad_norm) {
-  model_.zero_grads();
-  double loss = 0;
   const auto scale = static_cast<float>(1.0 / static_cast<double>(accum_));
-  for (int64_t micro = 0; micro < accum_; ++micro) {
+  Tensor grads = model_.grads_buffer();   // (P)
+  if (graph_) {
+    graph_->run(train_, loss_sum_);
+  } else {
+    model_.zero_grads();
+    model_.backend().fill(loss_sum_, 0.0f);
+  }
+  for (int64_t micro = 0; !graph_ && micro < accum_; ++micro) {
     train_.next(inputs_.data(), targets_.data());
-    loss += model_.forward(inputs_.data(), targets_.data(), cfg_.data.ignore_index);
+    model_.forward_accumulate(inputs_.data(), targets_.data(), loss_sum_, scale, cfg_.data.ignore_index);
     model_.backward(scale);
   }
-  loss /= static_cast<double>(accum_);
-  Tensor grads = model_.grads_buffer();   // (P)
+  float loss_host = 0;
+  model_.backend().copy_to_host(&loss_host, loss_sum_);   // the step's one read of the loss
+  double loss = loss_host;
   if (opts_.after_backward) opts_.after_backward(state_.step, grads);
   if (opts_.grad_sync) {
     opts_.grad_sync->average_grads(grads);
@@ -120,6 +136,8 @@ TrainResult Trainer::run() {
     const double loss = train_step(lr, &skipped, &norm);
     model_.backend().synchronize();
     const double seconds = timer.seconds();
+    if (result.losses.empty() && opts_.dp_rank == 0)
+      log_info("first step done {:.2f} s after the process started", process_age_seconds());
     ++state_.step;
     state_.tokens_seen += tokens_per_step;
     saved_at_step = false;

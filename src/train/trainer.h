@@ -39,6 +39,8 @@ class GradSync {
   virtual void load_optimizer_state(Tensor m, Tensor v) {}
 };
 
+class StepGraph;
+
 struct TrainerOptions {
   int dp_rank = 0;                 // this process's data-parallel rank
   int dp_size = 1;                 // data-parallel ranks
@@ -75,6 +77,7 @@ class Trainer {
   std::string save_checkpoint();   // rank 0 writes; returns the folder
   int64_t step() const { return state_.step; }
   int64_t grad_accum_steps() const { return accum_; }
+  int64_t graph_replays() const;   // steps that replayed the recorded micro-batch loop (0: no graph)
 
  private:
   double train_step(double lr, bool* skipped, double* grad_norm);
@@ -93,6 +96,9 @@ class Trainer {
   int64_t nonfinite_in_row_ = 0;
   double unigram_entropy_ = -1;
   std::vector<int32_t> inputs_, targets_;   // (B,T) host
+  Buffer loss_mem_;
+  Tensor loss_sum_;                         // (1) fp32 on the backend: the step's mean loss
+  std::unique_ptr<StepGraph> graph_;        // the recorded micro-batch loop (CUDA graphs), or null
   struct Outputs;
   std::unique_ptr<Outputs> out_;
 };

@@ -1,5 +1,6 @@
 // The parity table: every Backend op, odd shapes, for one dtype. Backward ops run after their
-// forward op in the same case, so saved statistics are the backend's own.
+// forward op in the same case, so saved statistics are the backend's own. Parameter gradients
+// (dweight, dbias, dwte, dwpe) are fp32 in most cases (mixed precision), the case's dtype in a few.
 #include <cmath>
 #include <vector>
 
@@ -36,11 +37,11 @@ void encoder(std::vector<Case>& c, DType dt) {
   const int64_t B = 3, T = 7, C = 67, Vp = 53, maxT = 9;
   add(c, dt, "encoder",
       {out("out", {B, T, C}), i32in("tokens", {B, T}, ints(B * T, 50, 7)), in("wte", {Vp, C}), in("wpe", {maxT, C}),
-       acc("dwte", {Vp, C}), acc("dwpe", {maxT, C}), in("dout", {B, T, C})},
+       f32acc("dwte", {Vp, C}), f32acc("dwpe", {maxT, C}), in("dout", {B, T, C})},
       [](Backend& be, Ts& t) { be.encoder_forward(t[0], t[1], t[2], t[3]); be.encoder_backward(t[4], t[5], t[6], t[1]); });
   // Few distinct tokens: long runs of repeats in the backward's sorted order; no position table.
   add(c, dt, "encoder_repeats_no_wpe",
-      {out("out", {4, 33, 40}), i32in("tokens", {4, 33}, ints(4 * 33, 3, 8)), in("wte", {5, 40}), acc("dwte", {5, 40}),
+      {out("out", {4, 33, 40}), i32in("tokens", {4, 33}, ints(4 * 33, 3, 8)), in("wte", {5, 40}), f32acc("dwte", {5, 40}),
        in("dout", {4, 33, 40})},
       [](Backend& be, Ts& t) { be.encoder_forward(t[0], t[1], t[2], Tensor{}); be.encoder_backward(t[3], Tensor{}, t[4], t[1]); });
 }
@@ -49,7 +50,7 @@ void norms(std::vector<Case>& c, DType dt) {
   const int64_t N = 111, C = 67;
   add(c, dt, "layernorm",
       {out("out", {3, 37, C}), stat("mean", {N}), stat("rstd", {N}), in("inp", {3, 37, C}), in("weight", {C}),
-       in("bias", {C}), acc("dinp", {3, 37, C}), acc("dweight", {C}), acc("dbias", {C}), in("dout", {3, 37, C})},
+       in("bias", {C}), acc("dinp", {3, 37, C}), f32acc("dweight", {C}), f32acc("dbias", {C}), in("dout", {3, 37, C})},
       [](Backend& be, Ts& t) {
         be.layernorm_forward(t[0], t[1], t[2], t[3], t[4], t[5], 1e-5f);
         be.layernorm_backward(t[6], t[7], t[8], t[9], t[3], t[4], t[1], t[2]);
@@ -63,7 +64,7 @@ void norms(std::vector<Case>& c, DType dt) {
       });
   add(c, dt, "rmsnorm",
       {out("out", {N, C}), stat("rstd", {N}), in("inp", {N, C}), in("weight", {C}), acc("dinp", {N, C}),
-       acc("dweight", {C}), in("dout", {N, C})},
+       f32acc("dweight", {C}), in("dout", {N, C})},
       [](Backend& be, Ts& t) {
         be.rmsnorm_forward(t[0], t[1], t[2], t[3], 1e-6f);
         be.rmsnorm_backward(t[4], t[5], t[6], t[2], t[3], t[1]);
@@ -76,8 +77,8 @@ void matmuls(std::vector<Case>& c, DType dt) {
                  Dims{"matmul_nobias", 70, 48, 200, false}}) {
     add(c, dt, d.name,
         {out("out", {d.N, d.OC}), in("inp", {d.N, d.C}), in("weight", {d.OC, d.C}),
-         d.bias ? in("bias", {d.OC}) : none("bias"), acc("dinp", {d.N, d.C}), acc("dweight", {d.OC, d.C}),
-         d.bias ? acc("dbias", {d.OC}) : none("dbias"), in("dout", {d.N, d.OC})},
+         d.bias ? in("bias", {d.OC}) : none("bias"), acc("dinp", {d.N, d.C}), f32acc("dweight", {d.OC, d.C}),
+         d.bias ? f32acc("dbias", {d.OC}) : none("dbias"), in("dout", {d.N, d.OC})},
         [](Backend& be, Ts& t) {
           be.matmul_forward(t[0], t[1], t[2], t[3]);
           be.matmul_backward(t[4], t[5], t[6], t[7], t[1], t[2]);
@@ -90,6 +91,8 @@ void matmuls(std::vector<Case>& c, DType dt) {
          d.bias ? in("bias", {d.OC}) : none("bias")},
         [](Backend& be, Ts& t) { be.matmul_gelu_forward(t[0], t[1], t[2], t[3], t[4]); });
   }
+  // Parameter gradients in the activations' dtype (the other cases accumulate them in fp32, as the
+  // models do); layernorm_wide does the same for the norms.
   add(c, dt, "matmul_backward_dweight_only",
       {in("inp", {37, 24}), in("weight", {16, 24}), acc("dweight", {16, 24}), in("dout", {37, 16})},
       [](Backend& be, Ts& t) { be.matmul_backward(Tensor{}, t[2], Tensor{}, t[3], t[0], t[1]); });

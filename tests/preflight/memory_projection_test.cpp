@@ -91,7 +91,7 @@ TEST(MemoryProjection, Bf16AddsComputeCopiesAndHalvesActivations) {
   const MemoryProjection bf16 = memory_project(cfg);
   const size_t P = static_cast<size_t>(bf16.params_total);
   EXPECT_EQ(bf16.weights_bytes, 6 * P);                          // fp32 master + bf16 copy
-  EXPECT_EQ(bf16.grads_bytes, 6 * P + 4 * P + 4 * 320);          // + fp32 staging (P < 16M) + one logits row (Vp)
+  EXPECT_EQ(bf16.grads_bytes, 4 * P + 4 * 320);                  // fp32 gradients + one fp32 logits row (Vp)
   EXPECT_LT(bf16.activation_bytes, fp32.activation_bytes * 6 / 10);
   EXPECT_GT(bf16.activation_bytes, fp32.activation_bytes * 4 / 10);
 }
@@ -120,6 +120,22 @@ TEST(MemoryProjection, LayoutZeroAndRecomputeShrinkTheRank) {
   const MemoryProjection pp = memory_project(cfg, 3);
   EXPECT_EQ(pp.layers_rank, 1);
   EXPECT_LT(pp.params_rank, base.params_rank);
+}
+
+// The single-device activation plan with recompute is what the model really plans.
+TEST(MemoryProjection, RecomputeActivationsMatchTheModelsPlan) {
+  for (const std::string arch : {"gpt2", "llama"}) {
+    const config::ExperimentConfig cfg = tiny(arch);
+    auto backend = runtime::make_backend("cpu", 1);
+    size_t previous = 0;
+    for (const std::string mode : {"none", "selective", "full"}) {
+      models::Model model(cfg.model, *backend, 2, 32, DType::kF32, {}, models::parse_recompute(mode));
+      const size_t projected = activation_bytes_single(cfg.model, 2, 32, DType::kF32, mode);
+      EXPECT_EQ(projected, model.activation_bytes()) << arch << " " << mode;
+      if (previous > 0) EXPECT_LT(projected, previous) << arch << " " << mode;
+      previous = projected;
+    }
+  }
 }
 
 TEST(MemoryProjection, ImpossibleLayoutsAreUsageErrors) {

@@ -1,0 +1,42 @@
+// The micro-batch loop of a training step (zero the gradients; per micro-batch: upload tokens,
+// forward with the loss kept on the device, backward) recorded once as a backend graph (CUDA
+// graph) and replayed every step. Tokens are read by the loader into pinned host buffers whose
+// addresses the graph records. The first step runs eagerly (it sizes the backend's workspaces),
+// the second records and replays. The optimizer stays outside (its learning rate and clipping
+// scale change every step). A step whose micro-batches have another count of non-ignored targets
+// than the recorded step (the gradient scale is a recorded constant) runs eagerly instead.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "data/loader.h"
+#include "models/model.h"
+
+namespace primus::train {
+
+class StepGraph {
+ public:
+  // record = false: every step runs eagerly (same buffers, same ops; no host synchronisation either).
+  StepGraph(models::Model& model, int64_t accum, int64_t ignore_index, bool record = true);
+  // Runs the step's micro-batches from loader; loss_sum (1) fp32 receives the mean loss (written).
+  void run(data::TokenLoader& loader, Tensor loss_sum);
+  bool recording() const { return record_; }
+  int64_t replays() const { return replays_; }     // steps that replayed the recorded graph
+  int64_t eager_steps() const { return eager_; }   // steps run eagerly (the warm-up one included)
+
+ private:
+  void run_ops(Tensor loss_sum);   // the recorded sequence
+  void record(Tensor loss_sum);
+
+  models::Model& model_;
+  Backend& backend_;
+  int64_t accum_, ignore_index_, BT_;
+  Buffer host_mem_;                       // pinned: inputs then targets of every micro-batch
+  std::vector<int32_t*> inputs_, targets_;   // (accum) pointers to (B,T) int32
+  std::vector<int64_t> counts_, recorded_counts_;
+  Tensor recorded_loss_;
+  bool record_ = true, recorded_ = false;
+  int64_t replays_ = 0, eager_ = 0;
+};
+
+}  // namespace primus::train
