@@ -132,6 +132,28 @@ class Backend {
   virtual void cross_entropy_backward(Tensor dlogits, Tensor logits, Tensor targets, int64_t V,
                                       int64_t ignore_index, float grad_scale) = 0;
 
+  // ---- vocabulary-parallel embedding and cross-entropy (tensor parallelism) ----
+  // This rank holds rows [vocab_begin, vocab_begin + Vs) of the padded vocabulary: wte (Vs,C),
+  // logits (N,Vs) (columns >= V of the full vocabulary are padding).
+  // out (B,T,C) WRITTEN = (token in this rank's rows ? wte[token - vocab_begin] : 0) + wpe[t]; wpe
+  // may be empty. The caller sums out over the tensor group.
+  virtual void encoder_shard_forward(Tensor out, Tensor tokens, Tensor wte, Tensor wpe, int64_t vocab_begin) = 0;
+  // dwte (Vs,C) accumulates the rows of this rank's tokens; dwpe (maxT,C) (may be empty) every position.
+  virtual void encoder_shard_backward(Tensor dwte, Tensor dwpe, Tensor dout, Tensor tokens, int64_t vocab_begin) = 0;
+  // row_max (N) fp32 WRITTEN = max of each row over this rank's real columns (-inf if none); the
+  // caller then takes the max over the tensor group.
+  virtual void cross_entropy_shard_max(Tensor row_max, Tensor logits, int64_t vocab_begin, int64_t V) = 0;
+  // sums (2,N) fp32 WRITTEN: [0] = sum over real columns of exp(logit - row_max), [1] = the target's
+  // logit if this rank holds it, else 0 (also for ignored rows). The caller sums over the group;
+  // then loss = log(sums[0]) + row_max - sums[1].
+  virtual void cross_entropy_shard_sums(Tensor sums, Tensor logits, Tensor row_max, Tensor targets,
+                                        int64_t vocab_begin, int64_t V, int64_t ignore_index) = 0;
+  // dlogits (N,Vs) WRITTEN = grad_scale * (exp(logit - row_max) / sum_exp - onehot) on real columns,
+  // 0 on padding and ignored rows; row_max, sum_exp (N) are the group-wide values. May alias logits.
+  virtual void cross_entropy_shard_backward(Tensor dlogits, Tensor logits, Tensor row_max, Tensor sum_exp,
+                                            Tensor targets, int64_t vocab_begin, int64_t V, int64_t ignore_index,
+                                            float grad_scale) = 0;
+
   // AdamW with decoupled weight decay over the segments of flat buffers (P): params, grads, m, v.
   // master (P) fp32 may be empty; when present it is updated and params receive its cast.
   virtual void adamw_update(Tensor params, Tensor master, Tensor m, Tensor v, Tensor grads,

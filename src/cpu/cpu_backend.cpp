@@ -21,6 +21,7 @@
 #include "cpu/kernels_optim.h"
 #include "cpu/kernels_pointwise.h"
 #include "cpu/kernels_rope.h"
+#include "cpu/kernels_shard.h"
 
 namespace primus::cpu {
 namespace {
@@ -265,6 +266,47 @@ class CpuBackend final : public Backend {
     check_targets(targets, N, V, Vp, ignore_index);
     cross_entropy_backward_kernel(dlogits.f32(), logits.f32(), i32(targets, "targets"), N, Vp, V,
                                   ignore_index, grad_scale);
+  }
+
+  void encoder_shard_forward(Tensor out, Tensor tokens, Tensor wte, Tensor wpe, int64_t vocab_begin) override {
+    PRIMUS_CHECK(tokens.shape.ndim == 2, "tokens must be (B,T), got {}", tokens.shape.str());
+    const int64_t B = tokens.dim(0), T = tokens.numel() / B, C = cols_of(wte);
+    check_numel(out, B * T * C, "encoder out");
+    if (!wpe.empty()) PRIMUS_CHECK(cols_of(wpe) == C && rows_of(wpe) >= T, "wpe {} for T={}", wpe.shape.str(), T);
+    encoder_shard_forward_kernel(out.f32(), i32(tokens, "tokens"), wte.f32(), f32_or_null(wpe), B, T, C,
+                                 vocab_begin, rows_of(wte));
+  }
+  void encoder_shard_backward(Tensor dwte, Tensor dwpe, Tensor dout, Tensor tokens, int64_t vocab_begin) override {
+    PRIMUS_CHECK(tokens.shape.ndim == 2, "tokens must be (B,T), got {}", tokens.shape.str());
+    const int64_t B = tokens.dim(0), T = tokens.numel() / B, C = cols_of(dout);
+    check_numel(dout, B * T * C, "encoder dout");
+    if (!dwpe.empty()) PRIMUS_CHECK(cols_of(dwpe) == C && rows_of(dwpe) >= T, "dwpe {} for T={}", dwpe.shape.str(), T);
+    encoder_shard_backward_kernel(f32_or_null(dwte), f32_or_null(dwpe), dout.f32(), i32(tokens, "tokens"), B, T, C,
+                                  vocab_begin, dwte.empty() ? 0 : dwte.numel() / C);
+  }
+  void cross_entropy_shard_max(Tensor row_max, Tensor logits, int64_t vocab_begin, int64_t V) override {
+    const int64_t N = rows_of(logits), Vs = cols_of(logits);
+    check_numel(row_max, N, "cross-entropy row_max");
+    cross_entropy_shard_max_kernel(row_max.f32(), logits.f32(), N, Vs, vocab_begin, V);
+  }
+  void cross_entropy_shard_sums(Tensor sums, Tensor logits, Tensor row_max, Tensor targets, int64_t vocab_begin,
+                                int64_t V, int64_t ignore_index) override {
+    const int64_t N = rows_of(logits), Vs = cols_of(logits);
+    check_numel(sums, 2 * N, "cross-entropy sums");
+    check_numel(row_max, N, "cross-entropy row_max");
+    check_numel(targets, N, "cross-entropy targets");
+    cross_entropy_shard_sums_kernel(sums.f32(), logits.f32(), row_max.f32(), i32(targets, "targets"), N, Vs,
+                                    vocab_begin, V, ignore_index);
+  }
+  void cross_entropy_shard_backward(Tensor dlogits, Tensor logits, Tensor row_max, Tensor sum_exp, Tensor targets,
+                                    int64_t vocab_begin, int64_t V, int64_t ignore_index, float grad_scale) override {
+    const int64_t N = rows_of(logits), Vs = cols_of(logits);
+    check_same_numel(dlogits, logits, "cross-entropy dlogits");
+    check_numel(row_max, N, "cross-entropy row_max");
+    check_numel(sum_exp, N, "cross-entropy sum_exp");
+    check_numel(targets, N, "cross-entropy targets");
+    cross_entropy_shard_backward_kernel(dlogits.f32(), logits.f32(), row_max.f32(), sum_exp.f32(),
+                                        i32(targets, "targets"), N, Vs, vocab_begin, V, ignore_index, grad_scale);
   }
 
   void adamw_update(Tensor params, Tensor master, Tensor m, Tensor v, Tensor grads,

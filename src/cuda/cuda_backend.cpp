@@ -313,6 +313,55 @@ class CudaBackend final : public Backend {
                                   ignore_index, grad_scale, stream_);
   }
 
+  void encoder_shard_forward(Tensor out, Tensor tokens, Tensor wte, Tensor wpe, int64_t vocab_begin) override {
+    const int64_t C = out.dim(-1), N = out.numel() / C, T = tokens.dim(-1);
+    PRIMUS_CHECK(tokens.dtype == DType::kI32 && tokens.numel() == N, "encoder: tokens must be int32 ({})", N);
+    PRIMUS_CHECK(wte.dim(-1) == C && out.dtype == wte.dtype, "encoder: wte {}", wte.shape.str());
+    PRIMUS_CHECK(wpe.empty() || (wpe.dim(-1) == C && wpe.dim(0) >= T && wpe.dtype == out.dtype), "encoder: wpe {}",
+                 wpe.shape.str());
+    encoder_shard_forward_launch(out.data, tokens.ptr<int32_t>(), wte.data, ptr_or_null(wpe), out.dtype, N, T, C,
+                                 vocab_begin, wte.numel() / C, stream_);
+  }
+  void encoder_shard_backward(Tensor dwte, Tensor dwpe, Tensor dout, Tensor tokens, int64_t vocab_begin) override {
+    const int64_t C = dout.dim(-1), N = dout.numel() / C, T = tokens.dim(-1);
+    PRIMUS_CHECK(tokens.dtype == DType::kI32 && tokens.numel() == N, "encoder: tokens must be int32 ({})", N);
+    PRIMUS_CHECK(dwte.empty() || dwte.dim(-1) == C, "encoder: dwte {}", dwte.shape.str());
+    PRIMUS_CHECK(dwpe.empty() || dwpe.dim(-1) == C, "encoder: dwpe {}", dwpe.shape.str());
+    const DType grad_dt = grad_dtype(dwte, dwpe, dout.dtype, "encoder_shard_backward");
+    const size_t ws_bytes = encoder_shard_backward_workspace_bytes(N);
+    void* ws = scratch(ws_bytes);
+    encoder_shard_backward_launch(ptr_or_null(dwte), ptr_or_null(dwpe), dout.data, tokens.ptr<int32_t>(), dout.dtype,
+                                  grad_dt, N, T, C, vocab_begin, dwte.empty() ? 0 : dwte.numel() / C, ws, ws_bytes,
+                                  stream_);
+  }
+  void cross_entropy_shard_max(Tensor row_max, Tensor logits, int64_t vocab_begin, int64_t V) override {
+    const int64_t Vs = logits.dim(-1), N = logits.numel() / Vs;
+    PRIMUS_CHECK(is_float(logits.dtype), "cross_entropy_shard_max: logits are {}", dtype_name(logits.dtype));
+    check_f32(row_max, N, "cross_entropy_shard_max row_max");
+    cross_entropy_shard_max_launch(row_max.f32(), logits.data, logits.dtype, N, Vs, vocab_begin, V, stream_);
+  }
+  void cross_entropy_shard_sums(Tensor sums, Tensor logits, Tensor row_max, Tensor targets, int64_t vocab_begin,
+                                int64_t V, int64_t ignore_index) override {
+    const int64_t Vs = logits.dim(-1), N = logits.numel() / Vs;
+    PRIMUS_CHECK(is_float(logits.dtype), "cross_entropy_shard_sums: logits are {}", dtype_name(logits.dtype));
+    PRIMUS_CHECK(targets.dtype == DType::kI32 && targets.numel() == N, "cross_entropy: targets must be int32 ({})", N);
+    check_f32(sums, 2 * N, "cross_entropy_shard_sums sums");
+    check_f32(row_max, N, "cross_entropy_shard_sums row_max");
+    cross_entropy_shard_sums_launch(sums.f32(), logits.data, row_max.f32(), targets.ptr<int32_t>(), logits.dtype, N, Vs,
+                                    vocab_begin, V, ignore_index, stream_);
+  }
+  void cross_entropy_shard_backward(Tensor dlogits, Tensor logits, Tensor row_max, Tensor sum_exp, Tensor targets,
+                                    int64_t vocab_begin, int64_t V, int64_t ignore_index, float grad_scale) override {
+    const int64_t Vs = logits.dim(-1), N = logits.numel() / Vs;
+    PRIMUS_CHECK(is_float(logits.dtype), "cross_entropy_shard_backward: logits are {}", dtype_name(logits.dtype));
+    PRIMUS_CHECK(targets.dtype == DType::kI32 && targets.numel() == N, "cross_entropy: targets must be int32 ({})", N);
+    check_same(dlogits, logits, "cross_entropy_shard_backward dlogits");
+    check_f32(row_max, N, "cross_entropy_shard_backward row_max");
+    check_f32(sum_exp, N, "cross_entropy_shard_backward sum_exp");
+    cross_entropy_shard_backward_launch(dlogits.data, logits.data, row_max.f32(), sum_exp.f32(), targets.ptr<int32_t>(),
+                                        logits.dtype, N, Vs, vocab_begin, V, ignore_index, grad_scale, stream_);
+  }
+
   void adamw_update(Tensor params, Tensor master, Tensor m, Tensor v, Tensor grads,
                     std::span<const ParamSegment> segments, const AdamWArgs& args) override;
   void grad_norm_squared(Tensor out, Tensor grads) override {

@@ -113,4 +113,21 @@ void sum_accumulate_launch(float* out, const float* x, int64_t n, float scale, c
 // out (1) fp32 WRITTEN = sum of squares of x (n), deterministic.
 void sum_squares_launch(float* out, const void* x, DType dt, int64_t n, float* workspace, cudaStream_t s);
 
+// ---- vocabulary-parallel embedding and cross-entropy (vocab_shard.cu) ----
+// This rank holds vocabulary rows [vb, vb + Vs): wte (Vs,C), logits (N,Vs). See backend.h.
+void encoder_shard_forward_launch(void* out, const int32_t* tokens, const void* wte, const void* wpe, DType dt,
+                                  int64_t N, int64_t T, int64_t C, int64_t vb, int64_t Vs, cudaStream_t s);
+size_t encoder_shard_backward_workspace_bytes(int64_t N);
+void encoder_shard_backward_launch(void* dwte, void* dwpe, const void* dout, const int32_t* tokens, DType dt,
+                                   DType grad_dt, int64_t N, int64_t T, int64_t C, int64_t vb, int64_t Vs,
+                                   void* workspace, size_t workspace_bytes, cudaStream_t s);
+void cross_entropy_shard_max_launch(float* row_max, const void* logits, DType dt, int64_t N, int64_t Vs, int64_t vb,
+                                    int64_t V, cudaStream_t s);
+void cross_entropy_shard_sums_launch(float* sums, const void* logits, const float* row_max, const int32_t* targets,
+                                     DType dt, int64_t N, int64_t Vs, int64_t vb, int64_t V, int64_t ignore_index,
+                                     cudaStream_t s);
+void cross_entropy_shard_backward_launch(void* dlogits, const void* logits, const float* row_max, const float* sum_exp,
+                                         const int32_t* targets, DType dt, int64_t N, int64_t Vs, int64_t vb, int64_t V,
+                                         int64_t ignore_index, float grad_scale, cudaStream_t s);
+
 }  // namespace primus::cuda

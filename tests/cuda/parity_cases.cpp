@@ -179,6 +179,31 @@ void loss_and_optimizer(std::vector<Case>& c, DType dt) {
       [](Backend& be, Ts& t) { be.grad_norm_squared(t[0], t[1]); });
 }
 
+// Vocabulary-parallel embedding and cross-entropy on one shard: rows [20, 49) of the embedding,
+// some tokens outside them; logit columns [40, 93) of which those < V = 70 are real, targets both
+// in and outside the shard, one ignored row.
+void vocab_shards(std::vector<Case>& c, DType dt) {
+  const int64_t B = 3, T = 7, C = 67, Vs = 29, maxT = 9;
+  add(c, dt, "encoder_shard",
+      {out("out", {B, T, C}), i32in("tokens", {B, T}, ints(B * T, 60, 21)), in("wte", {Vs, C}), in("wpe", {maxT, C}),
+       f32acc("dwte", {Vs, C}), f32acc("dwpe", {maxT, C}), in("dout", {B, T, C})},
+      [](Backend& be, Ts& t) {
+        be.encoder_shard_forward(t[0], t[1], t[2], t[3], 20);
+        be.encoder_shard_backward(t[4], t[5], t[6], t[1], 20);
+      });
+  const int64_t N = 37;
+  std::vector<float> targets = ints(N, 100, 22);
+  targets[5] = -1;
+  add(c, dt, "cross_entropy_shard",
+      {stat("row_max", {N}), stat("sums", {2, N}), in("logits", {N, 53}, randn(N * 53, 23, 3.0f)),
+       i32in("targets", {N}, targets), out("dlogits", {N, 53})},
+      [](Backend& be, Ts& t) {
+        be.cross_entropy_shard_max(t[0], t[2], 40, 70);
+        be.cross_entropy_shard_sums(t[1], t[2], t[0], t[3], 40, 70, -1);
+        be.cross_entropy_shard_backward(t[4], t[2], t[0], t[1].slice(0, {37}), t[3], 40, 70, -1, 1.0f / 36);
+      });
+}
+
 }  // namespace
 
 std::vector<Case> cases_for(DType dt) {
@@ -189,6 +214,7 @@ std::vector<Case> cases_for(DType dt) {
   matmuls(c, dt);
   rope_and_attention(c, dt);
   loss_and_optimizer(c, dt);
+  vocab_shards(c, dt);
   return c;
 }
 
