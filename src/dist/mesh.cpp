@@ -38,7 +38,9 @@ MeshShape validate_layout(const config::ExperimentConfig& cfg, int world_size) {
     int64_t nh = m.num_attention_heads, nkv = m.num_kv_heads > 0 ? m.num_kv_heads : nh;
     if (nh % tp) fail(fmt::format("model.num_attention_heads = {} is not divisible by parallel.tensor = {}", nh, tp));
     if (nkv % tp) fail(fmt::format("model.num_kv_heads = {} is not divisible by parallel.tensor = {}", nkv, tp));
-    int64_t ff = m.ffn_hidden_size > 0 ? m.ffn_hidden_size : 4 * m.hidden_size;
+    // The FFN default of models::model_dims: 4C for GPT-2, Meta's 2/3 of 4C rounded up to 256 for Llama.
+    const int64_t ff_default = m.arch == "llama" ? (2 * 4 * m.hidden_size / 3 + 255) / 256 * 256 : 4 * m.hidden_size;
+    int64_t ff = m.ffn_hidden_size > 0 ? m.ffn_hidden_size : ff_default;
     if (ff % tp) fail(fmt::format("FFN size {} is not divisible by parallel.tensor = {}", ff, tp));
     int64_t div = m.make_vocab_size_divisible_by > 0 ? m.make_vocab_size_divisible_by : 1;
     int64_t vp = (m.vocab_size + div - 1) / div * div;

@@ -38,8 +38,7 @@ Model::Model(const config::ModelConfig& cfg, Backend& backend, int64_t B, int64_
              const ModelShard& shard, Recompute recompute)
     : cfg_(cfg), dims_(model_dims(cfg)), shard_(shard), backend_(backend), B_(B), T_(T), compute_(compute),
       recompute_(recompute) {
-  if (shard_.tp_size() > 1 || shard_.sequence_parallel)
-    throw usage_error("tensor parallel model shards are not implemented yet", "use parallel.tensor=1");
+  ld_ = local_dims();   // tensor-parallel widths of this rank (model_tp.cpp)
   if (compute != DType::kF32 && compute != DType::kBF16)
     throw usage_error(fmt::format("the model computes in fp32 or bf16, not {}", dtype_name(compute)),
                       "set precision.compute=fp32 or bf16");
@@ -47,7 +46,7 @@ Model::Model(const config::ModelConfig& cfg, Backend& backend, int64_t B, int64_
   if (T > dims_.maxT)
     throw usage_error(fmt::format("sequence length {} exceeds model.max_position_embeddings {}", T, dims_.maxT),
                       "lower train.seq_len or raise model.max_position_embeddings");
-  infos_ = plan_params(cfg);
+  infos_ = plan_params(cfg, ld_.tp, ld_.rank);
   plan_stage();   // pipeline stage: keeps what this rank's chunks hold, under the full model's names
   auto find = [&](const std::string& name) {
     for (size_t i = 0; i < infos_.size(); ++i)
@@ -114,8 +113,8 @@ void Model::check_backend_support() const {
 
 void Model::plan_activations() {
   const ModelDims& d = dims_;
-  const int64_t N = B_ * T_, QKV = d.qkv_dim(), A = d.NH * d.HS;
-  const int64_t FC = d.llama ? 2 * d.FF : d.FF;
+  // Tensor parallel: this rank's heads and FFN columns; R rows of the residual stream (N/tp with SP).
+  const int64_t N = B_ * T_, R = ld_.rows, QKV = ld_.QKV, A = ld_.A, FF = ld_.FF, FC = ld_.FC;
   const DType f = compute_, f32 = DType::kF32;  // activations in the compute dtype, statistics in fp32
   ArenaPlan plan;
   plan.shared = recompute_sharing();   // activation recompute: blocks share what they recompute (model_recompute.cpp)
@@ -129,40 +128,41 @@ void Model::plan_activations() {
     Slot& sl = slots_[k];
     const int chunk = static_cast<int>(k) / shard_.activation_slots;
     if (chunk_has_embedding(chunk)) plan.add(&sl.tokens, DType::kI32, {B_, T_});
-    plan.add(&sl.encoded, f, {N, d.C});   // the embedding's output, or the stage's input
+    plan.add(&sl.encoded, f, {R, d.C});   // the embedding's output, or the stage's input
     sl.acts.resize(static_cast<size_t>(layers_per_chunk_));
     for (LayerActs& a : sl.acts) {
-      plan.add(&a.norm1, f, {N, d.C});
-      if (!d.llama) plan.add(&a.norm1_mean, f32, {N});
-      plan.add(&a.norm1_rstd, f32, {N});
+      plan.add(&a.norm1, f, {R, d.C});
+      if (!d.llama) plan.add(&a.norm1_mean, f32, {R});
+      plan.add(&a.norm1_rstd, f32, {R});
       plan.add(&a.qkv, f, {B_, T_, QKV});
       plan.add(&a.atty, f, {B_, T_, A});
-      plan.add(&a.lse, f32, {B_, d.NH, T_});
-      plan.add(&a.res1, f, {N, d.C});
-      plan.add(&a.norm2, f, {N, d.C});
-      if (!d.llama) plan.add(&a.norm2_mean, f32, {N});
-      plan.add(&a.norm2_rstd, f32, {N});
+      plan.add(&a.lse, f32, {B_, ld_.NH, T_});
+      plan.add(&a.res1, f, {R, d.C});
+      plan.add(&a.norm2, f, {R, d.C});
+      if (!d.llama) plan.add(&a.norm2_mean, f32, {R});
+      plan.add(&a.norm2_rstd, f32, {R});
       plan.add(&a.fch, f, {N, FC});
-      plan.add(&a.fch_act, f, {N, d.FF});
-      plan.add(&a.res2, f, {N, d.C});
+      plan.add(&a.fch_act, f, {N, FF});
+      plan.add(&a.res2, f, {R, d.C});
     }
     if (!chunk_has_head(chunk)) continue;
     plan.add(&sl.targets, DType::kI32, {N});
-    plan.add(&sl.normf, f, {N, d.C});
-    if (!d.llama) plan.add(&sl.normf_mean, f32, {N});
-    plan.add(&sl.normf_rstd, f32, {N});
-    plan.add(&sl.logits, f, {B_, T_, d.Vp});
+    plan.add(&sl.normf, f, {R, d.C});
+    if (!d.llama) plan.add(&sl.normf_mean, f32, {R});
+    plan.add(&sl.normf_rstd, f32, {R});
+    plan.add(&sl.logits, f, {B_, T_, ld_.Vs});
     plan.add(&sl.losses, f32, {N});
   }
   acts_.resize(static_cast<size_t>(shard_.chunks * layers_per_chunk_));
   Scratch& s = scratch_;
-  plan.add(&s.dres, f, {N, d.C});
-  plan.add(&s.dnorm, f, {N, d.C});
+  plan.add(&s.dres, f, {R, d.C});
+  plan.add(&s.dnorm, f, {R, d.C});
   plan.add(&s.dqkv, f, {B_, T_, QKV});
   if (d.llama) plan.add(&s.dqkv_rot, f, {B_, T_, QKV});
   plan.add(&s.datty, f, {B_, T_, A});
   plan.add(&s.dfch, f, {N, FC});
-  plan.add(&s.dfch_act, f, {N, d.FF});
+  plan.add(&s.dfch_act, f, {N, FF});
+  if (ld_.tp > 1) plan_tp(plan);
   activation_bytes_ = plan.bytes();
   acts_mem_ = plan.commit(backend_);
   chunk_ = slot_ = 0;
@@ -211,7 +211,7 @@ void Model::init_weights(uint64_t seed) {
       for (int64_t k = 0; k < n; ++k) host[k] = rng.normal(0.0f, stddev);
     }
     for (size_t i = 0; i < infos_.size(); ++i)
-      if (infos_[i].name == info.name) backend_.copy_from_host(param(static_cast<int>(i)), host.data());
+      if (infos_[i].name == info.name) copy_from_full(static_cast<int>(i), host);   // TP: this rank's slice
   }
 }
 
@@ -227,7 +227,8 @@ float Model::forward(const int32_t* inputs, const int32_t* targets, int64_t igno
                   "the data and model.vocab_size disagree: check the tokenizer");
   if (embedding) backend_.copy_from_host(tokens_, inputs);
   if (compute_ != DType::kF32) backend_.convert(cparams_, params_);  // the optimizer may have moved params_
-  if (embedding) backend_.encoder_forward(encoded_.view({B_, T_, d.C}), tokens_, p(emb_), p(pos_));
+  if (embedding && ld_.tp > 1) encoder_forward_tp();
+  else if (embedding) backend_.encoder_forward(encoded_.view({B_, T_, d.C}), tokens_, p(emb_), p(pos_));
   Tensor x = encoded_;  // (N,C)
   const int64_t first = chunk_ * layers_per_chunk_;   // held block index of the chunk's first block
   for (int64_t l = first; l < first + layers_per_chunk_; ++l) {
@@ -241,7 +242,8 @@ float Model::forward(const int32_t* inputs, const int32_t* targets, int64_t igno
   } else {
     backend_.layernorm_forward(normf_, normf_mean_, normf_rstd_, x, p(normf_w_), p(normf_b_), eps);
   }
-  backend_.matmul_forward(logits_.view({N, d.Vp}), normf_, p(head_), Tensor{});
+  if (ld_.tp > 1) head_forward_tp();
+  else backend_.matmul_forward(logits_.view({N, d.Vp}), normf_, p(head_), Tensor{});
   have_targets_ = targets != nullptr;
   if (!have_targets_) return 0.0f;
   valid_targets_ = 0;
@@ -254,7 +256,8 @@ float Model::forward(const int32_t* inputs, const int32_t* targets, int64_t igno
   }
   ignore_index_ = ignore_index;
   backend_.copy_from_host(targets_, targets);
-  backend_.cross_entropy_forward(losses_, logits_.view({N, d.Vp}), targets_, d.V, ignore_index);
+  if (ld_.tp > 1) cross_entropy_forward_tp(targets);   // losses_ from the vocabulary-parallel logits
+  else backend_.cross_entropy_forward(losses_, logits_.view({N, d.Vp}), targets_, d.V, ignore_index);
   if (!loss_sum_.empty()) {  // forward_accumulate: the loss stays on the device
     backend_.sum_accumulate(loss_sum_, losses_, valid_targets_ > 0 ? loss_weight_ / static_cast<float>(valid_targets_) : 0.0f);
     return 0.0f;
@@ -277,23 +280,31 @@ void Model::forward_block(int64_t l, Tensor x) {
   } else {
     backend_.layernorm_forward(a.norm1, a.norm1_mean, a.norm1_rstd, x, p(lp.norm1_w), p(lp.norm1_b), eps);
   }
-  backend_.matmul_forward(a.qkv.view({N, d.qkv_dim()}), a.norm1, p(lp.qkv_w), p(lp.qkv_b));
-  if (d.llama) backend_.rope_forward(a.qkv, a.qkv, rope_cos_, rope_sin_, d.NH, d.NKV);
-  backend_.attention_forward(a.atty, a.lse, a.qkv, d.NH, d.NKV);
-  backend_.matmul_forward(a.res1, a.atty.view({N, d.NH * d.HS}), p(lp.attn_proj_w), p(lp.attn_proj_b));
+  // Tensor parallel: column-parallel QKV over this rank's heads (the normed rows all-gathered first
+  // under SP), row-parallel projection whose partial sums are all-reduced (SP: reduce-scattered).
+  const int64_t NH = ld_.NH, NKV = ld_.NKV;
+  backend_.matmul_forward(a.qkv.view({N, ld_.QKV}), gather_rows(a.norm1), p(lp.qkv_w), p(lp.qkv_b));
+  if (d.llama) backend_.rope_forward(a.qkv, a.qkv, rope_cos_, rope_sin_, NH, NKV);
+  backend_.attention_forward(a.atty, a.lse, a.qkv, NH, NKV);
+  Tensor partial = row_partial(a.res1);  // (N,C)
+  backend_.matmul_forward(partial, a.atty.view({N, ld_.A}), p(lp.attn_proj_w), row_bias(lp.attn_proj_b));
+  reduce_rows(a.res1, partial);
   backend_.residual_forward(a.res1, x, a.res1);
   if (d.llama) {
     backend_.rmsnorm_forward(a.norm2, a.norm2_rstd, a.res1, p(lp.norm2_w), eps);
   } else {
     backend_.layernorm_forward(a.norm2, a.norm2_mean, a.norm2_rstd, a.res1, p(lp.norm2_w), p(lp.norm2_b), eps);
   }
+  Tensor norm2 = gather_rows(a.norm2);  // (N,C)
   if (d.llama) {
-    backend_.matmul_forward(a.fch, a.norm2, p(lp.fc_w), p(lp.fc_b));
+    backend_.matmul_forward(a.fch, norm2, p(lp.fc_w), p(lp.fc_b));
     backend_.swiglu_forward(a.fch_act, a.fch);
   } else {
-    backend_.matmul_gelu_forward(a.fch_act, a.fch, a.norm2, p(lp.fc_w), p(lp.fc_b));
+    backend_.matmul_gelu_forward(a.fch_act, a.fch, norm2, p(lp.fc_w), p(lp.fc_b));
   }
-  backend_.matmul_forward(a.res2, a.fch_act, p(lp.proj_w), p(lp.proj_b));
+  partial = row_partial(a.res2);
+  backend_.matmul_forward(partial, a.fch_act, p(lp.proj_w), row_bias(lp.proj_b));
+  reduce_rows(a.res2, partial);
   backend_.residual_forward(a.res2, a.res1, a.res2);
 }
 
@@ -307,10 +318,14 @@ void Model::backward(float loss_scale) {
   const float grad_scale = valid_targets_ > 0 ? loss_scale / static_cast<float>(valid_targets_) : 0.0f;
   const int64_t first = chunk_ * layers_per_chunk_, last = first + layers_per_chunk_ - 1;  // held blocks
   if (head) {
-    Tensor dlogits = logits_.view({N, d.Vp});  // in place over the logits
-    backend_.cross_entropy_backward(dlogits, dlogits, targets_, d.V, ignore_index_, grad_scale);
-    backend_.fill(s.dnorm, 0.0f);
-    backend_.matmul_backward(s.dnorm, g(head_), Tensor{}, dlogits, normf_, p(head_));
+    if (ld_.tp > 1) {
+      head_backward_tp(grad_scale);   // s.dnorm = d normf_
+    } else {
+      Tensor dlogits = logits_.view({N, d.Vp});  // in place over the logits
+      backend_.cross_entropy_backward(dlogits, dlogits, targets_, d.V, ignore_index_, grad_scale);
+      backend_.fill(s.dnorm, 0.0f);
+      backend_.matmul_backward(s.dnorm, g(head_), Tensor{}, dlogits, normf_, p(head_));
+    }
     backend_.fill(s.dres, 0.0f);
     Tensor x = acts_[last].res2;  // (N,C)
     if (d.llama) {
@@ -321,7 +336,8 @@ void Model::backward(float loss_scale) {
     }
   }
   for (int64_t l = last; l >= first; --l) backward_block(l, l > first ? acts_[l - 1].res2 : encoded_);
-  if (chunk_has_embedding(chunk_)) backend_.encoder_backward(g(emb_), g(pos_), s.dres.view({B_, T_, d.C}), tokens_);
+  if (chunk_has_embedding(chunk_) && ld_.tp > 1) encoder_backward_tp();
+  else if (chunk_has_embedding(chunk_)) backend_.encoder_backward(g(emb_), g(pos_), s.dres.view({B_, T_, d.C}), tokens_);
 }
 
 void Model::backward_block(int64_t l, Tensor x) {
@@ -331,17 +347,21 @@ void Model::backward_block(int64_t l, Tensor x) {
   LayerActs& a = acts_[l];
   Scratch& s = scratch_;
   const int64_t N = B_ * T_;
-  // MLP branch: res2 = res1 + proj(act(fc(norm2(res1)))); s.dres holds d res2.
+  // MLP branch: res2 = res1 + proj(act(fc(norm2(res1)))); s.dres holds d res2. Tensor parallel: the
+  // row-parallel projection takes the full d res2 (SP: all-gathered); the column-parallel linear's
+  // input gradient is a partial sum, all-reduced (SP: reduce-scattered) before the norm.
   backend_.fill(s.dfch_act, 0.0f);
-  backend_.matmul_backward(s.dfch_act, g(lp.proj_w), g(lp.proj_b), s.dres, a.fch_act, p(lp.proj_w));
+  backend_.matmul_backward(s.dfch_act, g(lp.proj_w), g(lp.proj_b), gather_rows(s.dres), a.fch_act, p(lp.proj_w));
   backend_.fill(s.dfch, 0.0f);
   if (d.llama) {
     backend_.swiglu_backward(s.dfch, s.dfch_act, a.fch);
   } else {
     backend_.gelu_backward(s.dfch, s.dfch_act, a.fch);
   }
-  backend_.fill(s.dnorm, 0.0f);
-  backend_.matmul_backward(s.dnorm, g(lp.fc_w), g(lp.fc_b), s.dfch, a.norm2, p(lp.fc_w));
+  Tensor dnorm = row_partial(s.dnorm);  // (N,C)
+  backend_.fill(dnorm, 0.0f);
+  backend_.matmul_backward(dnorm, g(lp.fc_w), g(lp.fc_b), s.dfch, gather_rows(a.norm2), p(lp.fc_w));
+  reduce_rows(s.dnorm, dnorm);
   if (d.llama) {
     backend_.rmsnorm_backward(s.dres, g(lp.norm2_w), s.dnorm, a.res1, p(lp.norm2_w), a.norm2_rstd);
   } else {
@@ -350,17 +370,20 @@ void Model::backward_block(int64_t l, Tensor x) {
   }
   // Attention branch: res1 = x + proj(attention(rope(qkv(norm1(x))))); s.dres now holds d res1.
   backend_.fill(s.datty, 0.0f);
-  backend_.matmul_backward(s.datty.view({N, d.NH * d.HS}), g(lp.attn_proj_w), g(lp.attn_proj_b), s.dres,
-                           a.atty.view({N, d.NH * d.HS}), p(lp.attn_proj_w));
+  backend_.matmul_backward(s.datty.view({N, ld_.A}), g(lp.attn_proj_w), g(lp.attn_proj_b), gather_rows(s.dres),
+                           a.atty.view({N, ld_.A}), p(lp.attn_proj_w));
   Tensor dqkv_attn = d.llama ? s.dqkv_rot : s.dqkv;  // (B,T,QKV) gradient of attention's input
   backend_.fill(dqkv_attn, 0.0f);
-  backend_.attention_backward(dqkv_attn, s.datty, a.qkv, a.atty, a.lse, d.NH, d.NKV);
+  backend_.attention_backward(dqkv_attn, s.datty, a.qkv, a.atty, a.lse, ld_.NH, ld_.NKV);
   if (d.llama) {
     backend_.fill(s.dqkv, 0.0f);
-    backend_.rope_backward(s.dqkv, s.dqkv_rot, rope_cos_, rope_sin_, d.NH, d.NKV);
+    backend_.rope_backward(s.dqkv, s.dqkv_rot, rope_cos_, rope_sin_, ld_.NH, ld_.NKV);
   }
-  backend_.fill(s.dnorm, 0.0f);
-  backend_.matmul_backward(s.dnorm, g(lp.qkv_w), g(lp.qkv_b), s.dqkv.view({N, d.qkv_dim()}), a.norm1, p(lp.qkv_w));
+  dnorm = row_partial(s.dnorm);
+  backend_.fill(dnorm, 0.0f);
+  backend_.matmul_backward(dnorm, g(lp.qkv_w), g(lp.qkv_b), s.dqkv.view({N, ld_.QKV}), gather_rows(a.norm1),
+                           p(lp.qkv_w));
+  reduce_rows(s.dnorm, dnorm);
   if (d.llama) {
     backend_.rmsnorm_backward(s.dres, g(lp.norm1_w), s.dnorm, x, p(lp.norm1_w), a.norm1_rstd);
   } else {
@@ -372,6 +395,7 @@ void Model::backward_block(int64_t l, Tensor x) {
 std::vector<float> Model::forward_last_logits(std::span<const int32_t> tokens) {
   const int64_t n = static_cast<int64_t>(tokens.size());
   PRIMUS_CHECK(n >= 1 && n <= T_, "{} tokens for a model planned for T={}", n, T_);
+  PRIMUS_CHECK(ld_.tp == 1, "inference runs on one device, not on a tensor-parallel shard");
   std::vector<int32_t> inputs(static_cast<size_t>(B_ * T_), 0);  // (B,T), row 0 holds the tokens
   std::copy(tokens.begin(), tokens.end(), inputs.begin());
   forward(inputs.data(), nullptr);

@@ -132,6 +132,13 @@ class Model {
   // Accumulates parameter gradients (grads_buffer +=) of loss * loss_scale (e.g. 1/grad_accum_steps). Call after forward.
   void backward(float loss_scale = 1.0f);
   void zero_grads();
+  // Tensor parallel (model_tp.cpp). Collective over the tensor group, once per optimizer step after
+  // the last backward and before the data-parallel sync: with sequence parallelism, sums the norms'
+  // weight and bias gradients (each rank's come from its own rows) over the group; else a no-op.
+  void reduce_tp_grads();
+  // Collective over the tensor group: the squared L2 norm of grads_buffer() as the full model's
+  // (split parameters summed over the group, replicated ones counted once).
+  double grad_norm_squared_tp();
   Tensor logits() { return logits_; }  // (B,T,Vp) compute dtype, of the last forward (valid until backward)
   // No-cache inference: logits (V) after the last of tokens (1 <= size <= T), from a full forward of
   // row 0 padded to T (causal attention makes the padding irrelevant).
@@ -187,6 +194,30 @@ class Model {
   Tensor g(int index);
   void check_backend_support() const;
   void plan_activations();
+  // Tensor parallel (model_tp.cpp). This rank's widths; the full ones when tp == 1.
+  struct LocalDims {
+    int tp = 1, rank = 0;
+    bool sp = false;   // sequence parallel: the residual stream (norms, residuals) holds N/tp rows
+    int64_t NH = 0, NKV = 0, A = 0, QKV = 0, FF = 0, FC = 0;   // heads, NH*HS, qkv rows, FFN, fc rows
+    int64_t Vs = 0, vocab_begin = 0;                            // vocabulary rows [vocab_begin, +Vs)
+    int64_t rows = 0;                                           // rows of the residual stream
+  };
+  LocalDims local_dims() const;
+  void plan_tp(class ArenaPlan& plan);
+  // local (rows,C) -> (N,C): all-gathered under SP, else local itself.
+  Tensor gather_rows(Tensor local);
+  // Where a row-parallel linear writes its partial sums: out itself, or (N,C) scratch under SP.
+  Tensor row_partial(Tensor out);
+  // out (rows,C) = sum over the tensor group of partial: all-reduce, or reduce-scatter under SP.
+  void reduce_rows(Tensor out, Tensor partial);
+  Tensor row_bias(int index);   // a row-parallel linear's replicated bias: added by tensor rank 0 only
+  void copy_from_full(int index, std::span<const float> full);   // this rank's part of a full tensor
+  void encoder_forward_tp();
+  void encoder_backward_tp();
+  void head_forward_tp();
+  void cross_entropy_stats_tp();   // ce_max_, ce_sums_ of logits_ over the whole vocabulary
+  void cross_entropy_forward_tp(const int32_t* targets);   // losses_
+  void head_backward_tp(float grad_scale);                 // scratch_.dnorm = d normf_
   // Activations of one micro-batch in one chunk (the views select() installs).
   struct Slot {
     Tensor tokens, targets, encoded, normf, normf_mean, normf_rstd, logits, losses;
@@ -233,6 +264,10 @@ class Model {
   Tensor logits_;                    // (B,T,Vp)
   Tensor losses_;                    // (N)
   Scratch scratch_;
+  LocalDims ld_;
+  Tensor seq_full_, seq_partial_;    // (N,C) sequence-parallel gather / partial-sum scratch
+  Tensor ce_max_, ce_sums_;          // (N), (2,N) fp32 vocabulary-parallel softmax statistics
+  Tensor grad_sq_;                   // (params) fp32 per-parameter sums of squares
   int64_t valid_targets_ = 0;        // non-ignored targets of the last forward
   Tensor loss_sum_;                  // (1) fp32 during forward_accumulate, else empty
   float loss_weight_ = 1.0f;

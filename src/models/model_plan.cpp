@@ -170,12 +170,12 @@ std::vector<HfTensor> Model::hf_tensors() const {
   const ModelDims& d = dims_;
   std::vector<HfTensor> out;
   auto whole = [&](std::string name, int index, bool transpose = false) {
-    const Shape s = infos_[index].shape;
+    const Shape s = infos_[index].full_shape;   // tensor parallel: the full tensor's shape
     const Shape hf = transpose ? Shape{s[1], s[0]} : s;
     out.push_back({std::move(name), index, 0, s[0], transpose, hf});
   };
   auto rows = [&](std::string name, int index, int64_t begin, int64_t end) {
-    const Shape s = infos_[index].shape;
+    const Shape s = infos_[index].full_shape;   // tensor parallel: the full tensor's shape
     const Shape hf = s.ndim == 1 ? Shape{end - begin} : Shape{end - begin, s[1]};
     out.push_back({std::move(name), index, begin, end, false, hf});
   };

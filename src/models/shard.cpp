@@ -61,4 +61,46 @@ void shard_insert(std::span<float> full, std::span<const float> local, const Par
   });
 }
 
+namespace {
+
+// The full plan's parameter of each of the model's parameters (matched by name).
+std::vector<ParamInfo> full_infos_of(const Model& model) {
+  const std::vector<ParamInfo> full = plan_params(model.config());
+  std::vector<ParamInfo> out;
+  for (const ParamInfo& info : model.params()) {
+    auto it = std::find_if(full.begin(), full.end(), [&](const ParamInfo& f) { return f.name == info.name; });
+    PRIMUS_CHECK(it != full.end(), "{} is not a parameter of the full model", info.name);
+    out.push_back(*it);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<float> full_from_local(const Model& model, std::span<const float> local, bool replicated) {
+  const std::vector<ParamInfo> full_infos = full_infos_of(model);
+  const ParamInfo& last = plan_params(model.config()).back();
+  std::vector<float> full(static_cast<size_t>(last.offset + last.shape.numel()), 0.0f);   // (P full)
+  const auto infos = model.params();
+  for (size_t i = 0; i < infos.size(); ++i) {
+    if (!infos[i].slice.split() && !replicated) continue;
+    const ParamInfo& f = full_infos[i];
+    shard_insert(std::span<float>(full).subspan(f.offset, f.shape.numel()),
+                 local.subspan(infos[i].offset, infos[i].shape.numel()), infos[i]);
+  }
+  return full;
+}
+
+std::vector<float> local_from_full(const Model& model, std::span<const float> full) {
+  const std::vector<ParamInfo> full_infos = full_infos_of(model);
+  std::vector<float> local(static_cast<size_t>(model.num_params()));   // (P)
+  const auto infos = model.params();
+  for (size_t i = 0; i < infos.size(); ++i) {
+    const ParamInfo& f = full_infos[i];
+    shard_extract(std::span<float>(local).subspan(infos[i].offset, infos[i].shape.numel()),
+                  full.subspan(f.offset, f.shape.numel()), infos[i]);
+  }
+  return local;
+}
+
 }  // namespace primus::models

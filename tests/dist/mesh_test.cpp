@@ -92,6 +92,19 @@ TEST(Layout, PaddedVocabNotDivisibleByTensor) {
   EXPECT_NE(e.find("padded vocabulary 250"), std::string::npos) << e;
 }
 
+// Llama's default FFN (2/3 of 4C rounded up to 256: 256 for C = 96) is checked, not GPT-2's 4C (384).
+TEST(Layout, LlamaDefaultFfnNotDivisibleByTensor) {
+  auto cfg = tiny();
+  cfg.model.arch = "llama";
+  cfg.model.hidden_size = 96;
+  cfg.model.num_attention_heads = 3;
+  cfg.model.vocab_size = 192;
+  cfg.parallel.tensor = 3;
+  cfg.train.seq_len = 33;
+  std::string e = layout_error(cfg, 3);
+  EXPECT_NE(e.find("FFN size 256 is not divisible by parallel.tensor = 3"), std::string::npos) << e;
+}
+
 TEST(Layout, LayersNotDivisibleByPipelineStages) {
   auto cfg = tiny();
   cfg.parallel.pipeline = 2;
