@@ -7,9 +7,9 @@ primus=$1 out=$2
 mkdir -p "$out"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader | tee "$out/card.txt"
 "$primus" --version | tee -a "$out/card.txt"
-gemm() { "$primus" benchmark gemm --device cuda --iters 100 "$@"; }
-gemm --dtype fp8 --m 8192 --n 8192 --k 8192 --out "$out/gemm_fp8.md" --out "$out/gemm_fp8.jsonl" 2>&1 | tee "$out/primus.log"
-gemm --dtype bf16 --m 8192 --n 8192 --k 8192 --out "$out/gemm_bf16.md" 2>&1 | tee -a "$out/primus.log"
+gemm() { "$primus" benchmark gemm --device cuda "$@"; }
+gemm --dtype fp8 --m 8192 --n 8192 --k 8192 --iters 100 --out "$out/gemm_fp8.md" --out "$out/gemm_fp8.jsonl" 2>&1 | tee "$out/primus.log"
+gemm --dtype bf16 --m 8192 --n 8192 --k 8192 --iters 100 --out "$out/gemm_bf16.md" 2>&1 | tee -a "$out/primus.log"
 python3 - <<'EOF' 2>&1 | tee "$out/torch.log"
 import torch
 print("torch", torch.__version__, torch.cuda.get_device_name(0))

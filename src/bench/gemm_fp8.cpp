@@ -87,10 +87,11 @@ GemmResult gemm_run_fp8(const GemmCase& c, const GemmOptions& o, Backend& be) {
   const int64_t set_bytes = c.m * c.k + c.n * c.k + 2 * c.m * c.n;
   const int64_t target = std::max(o.rotate_bytes, kMinRotateBytes);
   const int sets = static_cast<int>(std::clamp<int64_t>((target + set_bytes - 1) / set_bytes, 2, 64));
-  Buffer scales = be.alloc(8);
-  const float host_scales[2] = {scale_a, scale_b};
-  be.copy_from_host(scales.as(DType::kF32, {2}), host_scales);
-  const Tensor sa = scales.as(DType::kF32, {1}), sb = scales.as(DType::kF32, {1}, 4);
+  // One float each, 256 bytes apart: cuBLASLt's fp8 kernels take aligned scale pointers.
+  Buffer scales = be.alloc(512);
+  const Tensor sa = scales.as(DType::kF32, {1}), sb = scales.as(DType::kF32, {1}, 256);
+  be.copy_from_host(sa, &scale_a);
+  be.copy_from_host(sb, &scale_b);
   std::vector<Fp8Set> ds(sets);
   std::vector<uint8_t> qa0, qb0;  // set 0 kept for the checks
   for (int s = 0; s < sets; ++s) {
