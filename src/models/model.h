@@ -68,6 +68,10 @@ int64_t count_params_hf(const config::ModelConfig& cfg);
 // The MFU formula (ANCHORS.md): 6 * params (V rows, no position embeddings) + 12 * L * NH * HS * T.
 double flops_per_token(const config::ModelConfig& cfg, int64_t T);
 
+// The Hugging Face tensors of the whole model, param_index into plan_params(cfg) (the full layout
+// a checkpoint gathers any layout into; model_stage.cpp).
+std::vector<HfTensor> hf_tensors_full(const config::ModelConfig& cfg);
+
 // Where this model sits in a parallel layout; the default is the whole model on one device.
 //  - Tensor parallel (Megatron): query and KV heads, FFN columns and the padded vocabulary are split
 //    over the `tensor` group; this rank's parameters are its slices (column-parallel QKV and

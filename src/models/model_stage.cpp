@@ -99,6 +99,68 @@ void Model::select(int chunk, int slot) {
   have_targets_ = cur.have_targets;
 }
 
+std::vector<HfTensor> hf_tensors_full(const config::ModelConfig& cfg) {
+  const ModelDims d = model_dims(cfg);
+  const std::vector<ParamInfo> infos = plan_params(cfg);
+  std::vector<HfTensor> out;
+  auto index = [&](const std::string& name) {
+    for (size_t i = 0; i < infos.size(); ++i)
+      if (infos[i].name == name) return static_cast<int>(i);
+    return -1;
+  };
+  auto rows = [&](std::string hf, const std::string& name, int64_t begin, int64_t end, bool transpose = false) {
+    const int i = index(name);
+    if (i < 0) return;
+    const Shape s = infos[static_cast<size_t>(i)].shape;
+    if (end < 0) end = s[0];
+    Shape shape = s.ndim == 1 ? Shape{end - begin} : Shape{end - begin, s[1]};
+    if (transpose) shape = Shape{s[1], s[0]};
+    out.push_back({std::move(hf), i, begin, end, transpose, shape});
+  };
+  if (!d.llama) {
+    rows("transformer.wte.weight", "wte.weight", 0, d.V);
+    rows("transformer.wpe.weight", "wpe.weight", 0, -1);
+    for (int64_t l = 0; l < d.L; ++l) {
+      const std::string h = fmt::format("transformer.h.{}.", l), o = fmt::format("h.{}.", l);
+      rows(h + "ln_1.weight", o + "ln1.weight", 0, -1);
+      rows(h + "ln_1.bias", o + "ln1.bias", 0, -1);
+      rows(h + "attn.c_attn.weight", o + "attn.qkv.weight", 0, -1, true);
+      rows(h + "attn.c_attn.bias", o + "attn.qkv.bias", 0, -1);
+      rows(h + "attn.c_proj.weight", o + "attn.proj.weight", 0, -1, true);
+      rows(h + "attn.c_proj.bias", o + "attn.proj.bias", 0, -1);
+      rows(h + "ln_2.weight", o + "ln2.weight", 0, -1);
+      rows(h + "ln_2.bias", o + "ln2.bias", 0, -1);
+      rows(h + "mlp.c_fc.weight", o + "mlp.fc.weight", 0, -1, true);
+      rows(h + "mlp.c_fc.bias", o + "mlp.fc.bias", 0, -1);
+      rows(h + "mlp.c_proj.weight", o + "mlp.proj.weight", 0, -1, true);
+      rows(h + "mlp.c_proj.bias", o + "mlp.proj.bias", 0, -1);
+    }
+    rows("transformer.ln_f.weight", "lnf.weight", 0, -1);
+    rows("transformer.ln_f.bias", "lnf.bias", 0, -1);
+  } else {
+    rows("model.embed_tokens.weight", "embed.weight", 0, d.V);
+    const int64_t q = d.NH * d.HS, kv = d.NKV * d.HS;
+    for (int64_t l = 0; l < d.L; ++l) {
+      const std::string h = fmt::format("model.layers.{}.", l), o = fmt::format("h.{}.", l);
+      rows(h + "input_layernorm.weight", o + "attn_norm.weight", 0, -1);
+      rows(h + "self_attn.q_proj.weight", o + "attn.qkv.weight", 0, q);
+      rows(h + "self_attn.k_proj.weight", o + "attn.qkv.weight", q, q + kv);
+      rows(h + "self_attn.v_proj.weight", o + "attn.qkv.weight", q + kv, q + 2 * kv);
+      rows(h + "self_attn.q_proj.bias", o + "attn.qkv.bias", 0, q);
+      rows(h + "self_attn.k_proj.bias", o + "attn.qkv.bias", q, q + kv);
+      rows(h + "self_attn.v_proj.bias", o + "attn.qkv.bias", q + kv, q + 2 * kv);
+      rows(h + "self_attn.o_proj.weight", o + "attn.o_proj.weight", 0, -1);
+      rows(h + "post_attention_layernorm.weight", o + "mlp_norm.weight", 0, -1);
+      rows(h + "mlp.gate_proj.weight", o + "mlp.gate_up.weight", 0, d.FF);
+      rows(h + "mlp.up_proj.weight", o + "mlp.gate_up.weight", d.FF, 2 * d.FF);
+      rows(h + "mlp.down_proj.weight", o + "mlp.down.weight", 0, -1);
+    }
+    rows("model.norm.weight", "norm.weight", 0, -1);
+  }
+  rows("lm_head.weight", "lm_head.weight", 0, d.V);
+  return out;
+}
+
 Tensor Model::stage_output() { return acts_[static_cast<size_t>((chunk_ + 1) * layers_per_chunk_ - 1)].res2; }
 
 }  // namespace primus::models

@@ -105,23 +105,18 @@ void PipelineRunner::sync_tied_grads() {
   }
 }
 
-double PipelineRunner::local_grad_norm_squared() {
-  Backend& be = model_.backend();
-  Tensor grads = model_.grads_buffer();   // (P)
-  auto squared = [&](int64_t begin, int64_t end) {
-    if (end <= begin) return 0.0;
-    be.grad_norm_squared(norm_, grads.slice(begin, {end - begin}));
+double PipelineRunner::grad_norm_squared(double stage_squared) {
+  double tied_squared = 0.0;   // the last stage's copy of a tied embedding: counted on the first stage
+  if (const int tied = model_.tied_copy_index(); tied >= 0) {
+    model_.backend().grad_norm_squared(norm_, model_.grad(tied));
     float sq = 0;
-    be.copy_to_host(&sq, norm_);
-    return static_cast<double>(sq);
-  };
-  const int tied = model_.tied_copy_index();
-  if (tied < 0) return squared(0, model_.num_params());
-  const models::ParamInfo& t = model_.params()[static_cast<size_t>(tied)];
-  return squared(0, t.offset) + squared(t.offset + t.shape.numel(), model_.num_params());
+    model_.backend().copy_to_host(&sq, norm_);
+    Comm* tp = model_.shard().tensor;   // a vocabulary-parallel copy: every tensor rank holds rows of it
+    if (tp && tp->size() > 1) tp->all_reduce(Tensor{&sq, DType::kF32, Shape{1}, DeviceKind::kCPU}, ReduceOp::kSum);
+    tied_squared = sq;
+  }
+  return sum_over_stages(stage_squared - tied_squared);
 }
-
-double PipelineRunner::grad_norm_squared(double local_squared) { return sum_over_stages(local_squared); }
 
 double PipelineRunner::sum_over_stages(double x) {
   float v = static_cast<float>(x);

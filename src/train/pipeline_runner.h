@@ -36,11 +36,10 @@ class PipelineRunner {
   double forward_only(const int32_t* inputs, const int32_t* targets, int64_t ignore_index);
   // First and last stage: sum the tied embedding's gradients (collective over the pipeline group).
   void sync_tied_grads();
-  // Squared L2 norm of every stage's gradients (collective over the pipeline group), the last
-  // stage's copy of a tied embedding left out. `local_squared`: this stage's own squared norm.
-  double grad_norm_squared(double local_squared);
-  // This stage's squared gradient norm without the tied copy.
-  double local_grad_norm_squared();
+  // Squared L2 norm of every stage's gradients (collective over the pipeline group, and over the
+  // tensor group for a vocabulary-parallel tied copy), the last stage's copy of a tied embedding
+  // left out. `stage_squared`: this stage's squared norm over all it holds (tensor groups combined).
+  double grad_norm_squared(double stage_squared);
   // Sum of x over the stages.
   double sum_over_stages(double x);
 

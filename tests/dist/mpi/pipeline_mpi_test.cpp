@@ -83,7 +83,8 @@ TrainRun train(const config::ModelConfig& cfg, Comm* pipeline, int chunks) {
       loss = runner->run_step([&](int32_t* i, int32_t* t) { make_batch(step, micro++, cfg.vocab_size, i, t); },
                               1.0f / kMicro, -100);
       runner->sync_tied_grads();
-      sq = runner->grad_norm_squared(runner->local_grad_norm_squared());
+      backend->grad_norm_squared(norm_t, model.grads_buffer());
+      sq = runner->grad_norm_squared(norm2);
     } else {
       for (int micro = 0; micro < kMicro; ++micro) {
         make_batch(step, micro, cfg.vocab_size, in.data(), tg.data());
