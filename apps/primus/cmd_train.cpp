@@ -1,7 +1,7 @@
 // `primus train -c exp.yaml [--set k=v] [--resume | --force] [--init-from DIR]`: loads and
 // validates the experiment, makes the backend and runs train::run_training. Under mpirun or srun
-// every rank runs this: the ranks form one data-parallel group (dist::DataParallel behind the
-// trainer's GradSync hook; with parallel.zero = 1 a dist::ZeroOptimizer does the update), and a
+// every rank runs this: the ranks form one data-parallel group (train::DataParallelSync behind the
+// trainer's GradSync hook; with parallel.zero = 1 train::ZeroSync does the update), and a
 // rank that fails takes the others down naming itself.
 #include <cmath>
 #include <memory>
@@ -10,9 +10,9 @@
 #include "config/loader.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "dist/data_parallel.h"
 #include "dist/mesh.h"
 #include "models/model.h"
+#include "train/data_parallel_sync.h"
 #include "train/optimizer.h"
 #include "runtime/backends.h"
 #include "train/run.h"
@@ -27,42 +27,6 @@ struct TrainOptions {
   bool resume = false, force = false;
 };
 
-// The trainer's data-parallel hook over a dist::DataParallel.
-class DataParallelSync final : public train::GradSync {
- public:
-  explicit DataParallelSync(dist::Comm& dp) : dp_(dp) {}
-  void average_grads(Tensor grads) override { dp_.all_reduce_grads(grads); }
-  double average(double value) override { return dp_.average(static_cast<float>(value)); }
-
- private:
-  dist::DataParallel dp_;
-};
-
-// ZeRO-1 behind the same hook: gradients reduce-scattered, AdamW on this rank's shard, parameters
-// all-gathered. The optimizer is planned on the first gradients (P is the model's buffer size).
-class ZeroSync final : public train::GradSync {
- public:
-  ZeroSync(dist::Comm& dp, Backend& backend, std::vector<ParamSegment> segments)
-      : dp_(dp), avg_(dp), backend_(backend), segments_(std::move(segments)) {}
-  void average_grads(Tensor grads) override { zero(grads.numel()).reduce_scatter_grads(grads); }
-  double average(double value) override { return avg_.average(static_cast<float>(value)); }
-  bool shards_optimizer() const override { return true; }
-  double sharded_grad_norm() override { return std::sqrt(static_cast<double>(zero_->grad_norm_squared())); }
-  void sharded_step(Tensor params, const AdamWArgs& args) override { zero(params.numel()).step(params, Tensor{}, args); }
-  void gather_optimizer_state(Tensor m, Tensor v) override { zero(m.numel()).gather_state(m, v); }
-  void load_optimizer_state(Tensor m, Tensor v) override { zero(m.numel()).load_state(m, v); }
-
- private:
-  dist::ZeroOptimizer& zero(int64_t P) {
-    if (!zero_) zero_ = std::make_unique<dist::ZeroOptimizer>(dp_, backend_, P, segments_);
-    return *zero_;
-  }
-  dist::Comm& dp_;
-  dist::DataParallel avg_;
-  Backend& backend_;
-  std::vector<ParamSegment> segments_;
-  std::unique_ptr<dist::ZeroOptimizer> zero_;
-};
 }  // namespace
 
 void add_train_command(CLI::App& app) {
@@ -93,8 +57,9 @@ void add_train_command(CLI::App& app) {
                                       "implemented so far", mesh.tensor, mesh.pipeline),
                           "set parallel.tensor=1 and parallel.pipeline=1");
       auto backend = runtime::make_backend(device, static_cast<int>(cfg.backend.threads));
-      DataParallelSync dp_sync(*world);
-      ZeroSync zero_sync(*world, *backend, train::plan_decay_segments(models::plan_params(cfg.model), cfg.optim));
+      train::DataParallelSync dp_sync(*world, *backend);
+      train::ZeroSync zero_sync(*world, *backend,
+                                train::plan_decay_segments(models::plan_params(cfg.model), cfg.optim));
       train::GradSync& sync = cfg.parallel.zero == 1 ? static_cast<train::GradSync&>(zero_sync) : dp_sync;
       train::RunOptions run;
       run.resume = opts->resume;

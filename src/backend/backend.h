@@ -59,6 +59,9 @@ class Backend {
   virtual void fill(Tensor dst, float value) = 0;
   virtual void convert(Tensor dst, Tensor src) = 0;       // dtype cast (fp32 <-> bf16), same numel
   virtual void synchronize() = 0;
+  // The stream ops are queued on, as an opaque handle (cudaStream_t on CUDA; null on the host), so
+  // communicators can order collectives after the work that produced their tensors.
+  virtual void* native_stream() { return nullptr; }
   virtual size_t peak_memory_bytes() const = 0;           // high-water mark of alloc() so far
 
   // ---- ops ----

@@ -18,6 +18,17 @@ namespace primus {
 
 enum class ReduceOp { kSum, kAvg, kMax, kMin };
 
+// A collective in flight (Comm::all_reduce_start). wait() completes it: on the host the result is in
+// place when it returns; on a device the stream passed to the start is ordered after it (no host
+// wait). test() only helps progress (MPI advances nonblocking collectives inside MPI calls) and
+// says whether it has completed. Destroying a request that was never waited on waits first.
+class CommRequest {
+ public:
+  virtual ~CommRequest() = default;
+  virtual void wait() = 0;
+  virtual bool test() { return false; }
+};
+
 class Comm {
  public:
   virtual ~Comm() = default;
@@ -28,6 +39,12 @@ class Comm {
 
   // In place: t (n) = op over every rank's t. kAvg divides the sum by size().
   virtual void all_reduce(Tensor t, ReduceOp op = ReduceOp::kSum) = 0;
+  // all_reduce started without waiting (gradient buckets overlapping backward); t must not be
+  // touched until wait(). `stream`: the device stream that produced t (Backend::native_stream());
+  // the collective runs after the work queued on it so far, and wait() makes it wait for the
+  // result. Requests complete in the order started; every rank starts the same sequence. The
+  // default runs the blocking all_reduce at once.
+  virtual std::unique_ptr<CommRequest> all_reduce_start(Tensor t, ReduceOp op, void* stream = nullptr);
   // in (size*n) -> out (n): out = chunk rank() of the op over every rank's in.
   virtual void reduce_scatter(Tensor out, Tensor in, ReduceOp op = ReduceOp::kSum) = 0;
   // in (n) -> out (size*n): chunk r of out = rank r's in. `in` may be this rank's chunk of out.
@@ -67,5 +84,17 @@ class Comm {
   // Prints "error: rank R of N: message" and takes every rank of the job down (non-zero exit).
   [[noreturn]] virtual void abort(const std::string& message) = 0;
 };
+
+namespace detail {
+struct DoneRequest final : CommRequest {
+  void wait() override {}
+  bool test() override { return true; }
+};
+}  // namespace detail
+
+inline std::unique_ptr<CommRequest> Comm::all_reduce_start(Tensor t, ReduceOp op, void*) {
+  all_reduce(t, op);
+  return std::make_unique<detail::DoneRequest>();
+}
 
 }  // namespace primus

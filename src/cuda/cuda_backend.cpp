@@ -127,6 +127,7 @@ class CudaBackend final : public Backend {
     convert_launch(dst.data, dst.dtype, src.data, src.dtype, dst.numel(), stream_);
   }
   void synchronize() override { PRIMUS_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+  void* native_stream() override { return stream_; }
   Buffer alloc_host(size_t bytes) override {
     void* p = nullptr;
     PRIMUS_CUDA_CHECK(cudaHostAlloc(&p, std::max<size_t>(bytes, 1), cudaHostAllocDefault));

@@ -34,6 +34,53 @@ void DataParallel::all_reduce_grads(Tensor grads) {
   }
 }
 
+void DataParallel::begin_overlap(Tensor grads, void* stream) {
+  PRIMUS_CHECK(!armed_, "begin_overlap twice without finish_overlap");
+  armed_ = true;
+  grads_ = grads;
+  stream_ = stream;
+  buckets_.clear();
+  for (int64_t end = grads.numel(); end > 0; end -= bucket_elems_)
+    buckets_.push_back(Bucket{std::max<int64_t>(0, end - bucket_elems_), end, 0, nullptr});
+}
+
+void DataParallel::start(Bucket& b) {
+  if (b.request) return;
+  b.request = dp_.all_reduce_start(grads_.slice(b.begin, Shape{b.end - b.begin}), ReduceOp::kAvg, stream_);
+}
+
+void DataParallel::grads_ready(int64_t offset, int64_t size) {
+  PRIMUS_CHECK(armed_, "grads_ready outside begin_overlap/finish_overlap");
+  PRIMUS_CHECK(offset >= 0 && size >= 0 && offset + size <= grads_.numel(), "gradient range [{}, {}) of {}",
+               offset, offset + size, grads_.numel());
+  if (dp_.size() == 1) return;
+  // Buckets are ordered by descending offset: bucket k covers [P - (k+1)*E, P - k*E).
+  const int64_t P = grads_.numel(), E = bucket_elems_;
+  const auto first = static_cast<size_t>((P - (offset + size)) / E);
+  for (size_t k = first; k < buckets_.size() && buckets_[k].end > offset; ++k) {
+    Bucket& b = buckets_[k];
+    const int64_t lo = std::max(b.begin, offset), hi = std::min(b.end, offset + size);
+    if (lo >= hi) continue;
+    b.ready += hi - lo;
+    PRIMUS_CHECK(b.ready <= b.end - b.begin, "gradients of bucket [{}, {}) reported more than once", b.begin, b.end);
+    if (b.ready == b.end - b.begin) start(b);
+  }
+  for (Bucket& b : buckets_)   // let MPI progress the ones in flight
+    if (b.request) b.request->test();
+}
+
+void DataParallel::finish_overlap() {
+  PRIMUS_CHECK(armed_, "finish_overlap without begin_overlap");
+  inject_fault_if_asked(dp_, ++syncs_);
+  if (dp_.size() > 1) {
+    for (Bucket& b : buckets_) start(b);   // parts never reported: backward is over, so they are final
+    for (Bucket& b : buckets_) b.request->wait();
+  }
+  buckets_.clear();
+  armed_ = false;
+  grads_ = Tensor{};
+}
+
 float DataParallel::average(float value) {
   if (dp_.size() == 1) return value;
   Tensor t{&value, DType::kF32, Shape{1}, DeviceKind::kCPU};

@@ -1,11 +1,14 @@
 // Data parallelism over a Comm: gradient averaging in buckets (plain DP) and the ZeRO-1 optimizer
 // step (reduce-scatter gradients, AdamW on this rank's shard with shard-local optimizer state,
-// all-gather parameters). Both run after backward: the models have no per-layer gradient hooks yet,
-// so buckets do not overlap the backward pass.
+// all-gather parameters). Plain DP can overlap the backward pass: begin_overlap() before the last
+// micro-batch's backward, grads_ready() from the model's gradient-ready hook (each bucket's
+// all-reduce starts as soon as all of it is final), finish_overlap() before the optimizer. The
+// ZeRO-1 step runs after backward.
 // Test hook: PRIMUS_FAIL_AT="<world rank>:<step>" makes that rank throw primus::Error on its
 // <step>-th gradient synchronization (1-based), to exercise failure handling.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -24,13 +27,33 @@ class DataParallel {
   // grads (P): averaged over the group in place, bucket by bucket from the end of the buffer (the
   // order in which backward finishes the layers).
   void all_reduce_grads(Tensor grads);
+  // Overlapped all_reduce_grads, with the same buckets and the same result. grads (P) is armed;
+  // `stream` is the backend's native_stream() (null on the host). Each grads_ready(offset, size)
+  // marks part of grads final; a bucket whose elements are all final starts its all-reduce (every
+  // rank must report the same ranges in the same order). finish_overlap() starts any bucket not
+  // started yet and waits for all of them (on a device: orders `stream` after them).
+  void begin_overlap(Tensor grads, void* stream = nullptr);
+  void grads_ready(int64_t offset, int64_t size);
+  void finish_overlap();
+  bool overlapping() const { return armed_; }
   // The mean of a per-rank scalar (the micro-batch losses) over the group.
   float average(float value);
 
  private:
+  struct Bucket {
+    int64_t begin = 0, end = 0;   // [begin, end) of grads
+    int64_t ready = 0;            // elements reported final
+    std::unique_ptr<CommRequest> request;
+  };
+  void start(Bucket& b);
+
   Comm& dp_;
   int64_t bucket_elems_;
   int64_t syncs_ = 0;
+  bool armed_ = false;
+  Tensor grads_;                  // (P) while armed
+  void* stream_ = nullptr;
+  std::vector<Bucket> buckets_;   // from the end of the buffer
 };
 
 // ZeRO-1. The flat buffer (P) is cut into D equal shards of S = floor(P/D) elements (rank r owns
@@ -53,6 +76,8 @@ class ZeroOptimizer {
   // checkpoints that do not depend on the layout; load_state takes them back.
   void gather_state(Tensor m, Tensor v);
   void load_state(Tensor m, Tensor v);
+  // Bytes of optimizer moments held here: m and v of the shard and tail.
+  size_t state_bytes() const { return 2 * static_cast<size_t>(shard_size_ + tail_size_) * sizeof(float); }
 
  private:
   std::vector<ParamSegment> clip_segments(int64_t begin, int64_t size) const;

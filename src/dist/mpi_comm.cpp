@@ -180,6 +180,47 @@ void MpiComm::all_reduce(Tensor t, ReduceOp op) {
   if (op == ReduceOp::kAvg && size_ > 1) divide(t, size_);
 }
 
+// An MPI_Iallreduce in flight.
+class MpiRequest final : public CommRequest {
+ public:
+  MpiRequest(MpiComm& comm, Tensor t, ReduceOp op) : comm_(comm), t_(t), op_(op) {}
+  ~MpiRequest() override {
+    if (!done_ && std::uncaught_exceptions() == 0) wait();
+  }
+  MPI_Request& request() { return req_; }
+  void wait() override {
+    if (done_) return;
+    comm_.wait(req_, "all_reduce");
+    finish();
+  }
+  bool test() override {
+    if (done_) return true;
+    int flag = 0;
+    PRIMUS_MPI_CHECK(MPI_Test(&req_, &flag, MPI_STATUS_IGNORE));
+    if (flag) finish();
+    return done_;
+  }
+
+ private:
+  void finish() {
+    if (op_ == ReduceOp::kAvg && comm_.size() > 1) divide(t_, comm_.size());
+    done_ = true;
+  }
+  MpiComm& comm_;
+  Tensor t_;
+  ReduceOp op_;
+  MPI_Request req_ = MPI_REQUEST_NULL;
+  bool done_ = false;
+};
+
+std::unique_ptr<CommRequest> MpiComm::all_reduce_start(Tensor t, ReduceOp op, void*) {
+  int n = count_of(t, "all_reduce");
+  auto r = std::make_unique<MpiRequest>(*this, t, op);
+  PRIMUS_MPI_CHECK(
+      MPI_Iallreduce(MPI_IN_PLACE, t.data, n, mpi_type(t.dtype), mpi_op(op, t.dtype), comm_, &r->request()));
+  return r;
+}
+
 void MpiComm::reduce_scatter(Tensor out, Tensor in, ReduceOp op) {
   int n = count_of(out, "reduce_scatter");
   PRIMUS_CHECK(in.numel() == static_cast<int64_t>(n) * size_ && in.dtype == out.dtype,

@@ -40,6 +40,8 @@ class MpiComm final : public Comm {
   int size() const override { return size_; }
   int world_rank() const override { return world_rank_; }
   void all_reduce(Tensor t, ReduceOp op) override;
+  // MPI_Iallreduce; the request's wait() runs the watchdog and, for kAvg, the division.
+  std::unique_ptr<CommRequest> all_reduce_start(Tensor t, ReduceOp op, void* stream) override;
   void reduce_scatter(Tensor out, Tensor in, ReduceOp op) override;
   void all_gather(Tensor out, Tensor in) override;
   void broadcast(Tensor t, int root) override;
@@ -52,6 +54,7 @@ class MpiComm final : public Comm {
   [[noreturn]] void abort(const std::string& message) override;
 
  private:
+  friend class MpiRequest;
   void wait(MPI_Request& request, const char* what);
   MPI_Op mpi_op(ReduceOp op, DType dtype) const;
   int count_of(Tensor t, const char* what) const;

@@ -1,8 +1,8 @@
-// NcclComm: NCCL collectives on a private stream. Before each operation the device is synchronized
-// (the compute stream belongs to the backend and is not visible here), and afterwards the private
-// stream is polled until done or the watchdog deadline passes; on timeout the NCCL communicator is
-// aborted and the job taken down naming this rank. So every call is blocking, like MpiComm.
-// Host tensors (loss scalars, norms) go through the MPI group of the same ranks instead.
+// NcclComm: NCCL collectives on a private stream. Before each blocking operation the device is
+// synchronized, and afterwards the private stream is polled until done or the watchdog deadline
+// passes; on timeout the NCCL communicator is aborted and the job taken down naming this rank. So
+// every such call is blocking, like MpiComm. all_reduce_start given the compute stream is ordered
+// by CUDA events instead, without host waits (data-parallel buckets overlapping backward).
 #include "dist/nccl_comm.h"
 
 #include <cuda_runtime.h>
@@ -40,6 +40,26 @@ class NcclComm final : public Comm {
     begin(t, "all_reduce");
     nccl_check(ncclAllReduce(t.data, t.data, t.numel(), type(t.dtype), nccl_op(op), comm_, stream_), "ncclAllReduce");
     finish("all_reduce");
+  }
+  // Ordered by events, not host waits: the collective starts on the NCCL stream after the work
+  // queued so far on `stream` (the compute stream), and wait() makes `stream` wait for it. Without
+  // a stream it falls back to the blocking path's device synchronization and polled wait.
+  std::unique_ptr<CommRequest> all_reduce_start(Tensor t, ReduceOp op, void* stream) override {
+    if (t.device == DeviceKind::kCPU) return mpi_->all_reduce_start(t, op, stream);
+    if (!stream) {
+      all_reduce(t, op);
+      return std::make_unique<detail::DoneRequest>();
+    }
+    auto compute = static_cast<cudaStream_t>(stream);
+    cudaEvent_t ready = nullptr, done = nullptr;
+    cuda_check(cudaEventCreateWithFlags(&ready, cudaEventDisableTiming), "cudaEventCreate");
+    cuda_check(cudaEventCreateWithFlags(&done, cudaEventDisableTiming), "cudaEventCreate");
+    cuda_check(cudaEventRecord(ready, compute), "cudaEventRecord");
+    cuda_check(cudaStreamWaitEvent(stream_, ready, 0), "cudaStreamWaitEvent");
+    nccl_check(ncclAllReduce(t.data, t.data, t.numel(), type(t.dtype), nccl_op(op), comm_, stream_), "ncclAllReduce");
+    cuda_check(cudaEventRecord(done, stream_), "cudaEventRecord");
+    cudaEventDestroy(ready);   // released once recorded work completes
+    return std::make_unique<Request>(this, compute, done);
   }
   void reduce_scatter(Tensor out, Tensor in, ReduceOp op) override {
     if (in.device == DeviceKind::kCPU) return mpi_->reduce_scatter(out, in, op);
@@ -159,6 +179,28 @@ class NcclComm final : public Comm {
       default: return ncclSum;
     }
   }
+
+  // The compute stream waits for `done` (recorded after the collective on the NCCL stream).
+  class Request final : public CommRequest {
+   public:
+    Request(NcclComm* comm, cudaStream_t compute, cudaEvent_t done) : comm_(comm), compute_(compute), done_(done) {}
+    ~Request() override {
+      wait();
+      cudaEventDestroy(done_);
+    }
+    void wait() override {
+      if (waited_) return;
+      comm_->cuda_check(cudaStreamWaitEvent(compute_, done_, 0), "cudaStreamWaitEvent");
+      waited_ = true;
+    }
+    bool test() override { return cudaEventQuery(done_) == cudaSuccess; }
+
+   private:
+    NcclComm* comm_;
+    cudaStream_t compute_;
+    cudaEvent_t done_;
+    bool waited_ = false;
+  };
 
   std::unique_ptr<Comm> mpi_;
   int device_ = 0;

@@ -334,10 +334,39 @@ void Model::backward(float loss_scale) {
       backend_.layernorm_backward(s.dres, g(normf_w_), g(normf_b_), s.dnorm, x, p(normf_w_), normf_mean_,
                                   normf_rstd_);
     }
+    grads_ready({normf_w_, normf_b_, head_ != emb_ ? head_ : -1});   // a tied head: with the embedding
   }
-  for (int64_t l = last; l >= first; --l) backward_block(l, l > first ? acts_[l - 1].res2 : encoded_);
-  if (chunk_has_embedding(chunk_) && ld_.tp > 1) encoder_backward_tp();
-  else if (chunk_has_embedding(chunk_)) backend_.encoder_backward(g(emb_), g(pos_), s.dres.view({B_, T_, d.C}), tokens_);
+  for (int64_t l = last; l >= first; --l) {
+    backward_block(l, l > first ? acts_[l - 1].res2 : encoded_);
+    block_grads_ready(l);
+  }
+  if (chunk_has_embedding(chunk_)) {
+    if (ld_.tp > 1) encoder_backward_tp();
+    else backend_.encoder_backward(g(emb_), g(pos_), s.dres.view({B_, T_, d.C}), tokens_);
+    grads_ready({emb_, pos_});
+  }
+}
+
+void Model::block_grads_ready(int64_t l) {
+  const LayerParams& lp = layer_params_[l];
+  grads_ready({lp.norm1_w, lp.norm1_b, lp.qkv_w, lp.qkv_b, lp.attn_proj_w, lp.attn_proj_b, lp.norm2_w, lp.norm2_b,
+               lp.fc_w, lp.fc_b, lp.proj_w, lp.proj_b});
+}
+
+void Model::grads_ready(std::initializer_list<int> params) {
+  if (!grad_ready_) return;
+  std::vector<std::pair<int64_t, int64_t>> runs;   // [begin, end) of grads_, merged where adjacent
+  for (int i : params) {
+    if (i < 0) continue;
+    const ParamInfo& info = infos_[static_cast<size_t>(i)];
+    runs.emplace_back(info.offset, info.offset + info.shape.numel());
+  }
+  std::sort(runs.begin(), runs.end());
+  for (size_t k = 0; k < runs.size();) {
+    int64_t begin = runs[k].first, end = runs[k].second;
+    for (++k; k < runs.size() && runs[k].first == end; ++k) end = runs[k].second;
+    grad_ready_(begin, end - begin);
+  }
 }
 
 void Model::backward_block(int64_t l, Tensor x) {

@@ -136,6 +136,12 @@ class Model {
   // Accumulates parameter gradients (grads_buffer +=) of loss * loss_scale (e.g. 1/grad_accum_steps). Call after forward.
   void backward(float loss_scale = 1.0f);
   void zero_grads();
+  // Called during backward() as soon as grads_buffer()[offset, offset + size) holds its final value
+  // for this backward: the final norm and an untied head first, then each block from the last, then
+  // the embeddings (a tied head with them). A backward reports each parameter it touches exactly
+  // once (one model chunk: all of [0, P)). Data parallelism starts bucket all-reduces from it.
+  using GradReadyHook = std::function<void(int64_t offset, int64_t size)>;
+  void set_grad_ready_hook(GradReadyHook hook) { grad_ready_ = std::move(hook); }
   // Tensor parallel (model_tp.cpp). Collective over the tensor group, once per optimizer step after
   // the last backward and before the data-parallel sync: with sequence parallelism, sums the norms'
   // weight and bias gradients (each rank's come from its own rows) over the group; else a no-op.
@@ -236,6 +242,10 @@ class Model {
   void plan_stage();                 // resolves the shard's layer range and filters infos_
   void forward_block(int64_t l, Tensor x);
   void backward_block(int64_t l, Tensor x);
+  // The gradients of these parameters (indices into infos_, -1 skipped) are final for this
+  // backward: calls the hook once per contiguous run of them.
+  void grads_ready(std::initializer_list<int> params);
+  void block_grads_ready(int64_t l);
   std::function<Tensor*(const Tensor*)> recompute_sharing();   // for ArenaPlan::shared
   void recompute_block(int64_t l, Tensor x);                    // before backward_block's work
 
@@ -250,6 +260,7 @@ class Model {
   std::vector<LayerParams> layer_params_;   // (held blocks: chunks x layers per chunk), see global_layer()
   int emb_ = -1, pos_ = -1, normf_w_ = -1, normf_b_ = -1, head_ = -1;  // head_ == emb_ when tied
   int64_t num_params_ = 0;
+  GradReadyHook grad_ready_;
   Buffer params_mem_, grads_mem_, acts_mem_;
   Tensor params_, grads_;            // (P) flat fp32: master weights and accumulated gradients
   // bf16 compute mode only: params_ cast at every forward. Gradients stay fp32 (grads_) in every mode.

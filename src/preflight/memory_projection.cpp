@@ -135,6 +135,9 @@ MemoryProjection memory_project(const config::ExperimentConfig& cfg, int world_s
     r.grads_bytes += 4 * static_cast<size_t>(m.Vp);
   }
   r.optimizer_bytes = 8 * P / static_cast<size_t>(par.zero >= 1 ? r.data : 1);
+  // ZeRO-1 reduce-scatters the gradients into a shard of their own; the trainer keeps no full m, v
+  // (they are gathered only while a checkpoint is saved).
+  if (par.zero >= 1 && r.data > 1) r.grads_bytes += 4 * P / static_cast<size_t>(r.data);
   r.checkpoint_bytes = 12 * static_cast<size_t>(r.params_total);
 
   // Activations of the worst stage.

@@ -25,8 +25,9 @@ std::vector<ParamSegment> plan_decay_segments(std::span<const models::ParamInfo>
 }
 
 AdamW::AdamW(const config::OptimConfig& cfg, Backend& backend, std::span<const models::ParamInfo> params,
-             int64_t num_params)
-    : cfg_(cfg), backend_(backend), segments_(plan_decay_segments(params, cfg)) {
+             int64_t num_params, bool hold_state)
+    : cfg_(cfg), backend_(backend), segments_(plan_decay_segments(params, cfg)), num_params_(num_params),
+      hold_state_(hold_state) {
   if (cfg.name != "adamw")
     throw usage_error(fmt::format("unknown optim.name '{}'", cfg.name), "the optimizer is adamw");
   // Padded rows (e.g. vocabulary padding) not covered by any parameter still get updated with no decay.
@@ -39,11 +40,27 @@ AdamW::AdamW(const config::OptimConfig& cfg, Backend& backend, std::span<const m
   }
   if (at < num_params) full.push_back(ParamSegment{at, num_params - at, 0.0f});
   segments_ = std::move(full);
-  const size_t state_bytes = static_cast<size_t>(num_params) * 4;
-  mem_ = backend.alloc(2 * state_bytes + 64);
-  m_ = mem_.as(DType::kF32, Shape{num_params});
-  v_ = mem_.as(DType::kF32, Shape{num_params}, state_bytes);
-  norm_ = mem_.as(DType::kF32, Shape{1}, 2 * state_bytes);
+  mem_ = backend.alloc(64);
+  norm_ = mem_.as(DType::kF32, Shape{1});
+  if (hold_state_) {
+    hold_state_ = false;
+    acquire_state();
+    hold_state_ = true;
+  }
+}
+
+void AdamW::acquire_state() {
+  if (hold_state_ || state_mem_.bytes() != 0) return;
+  const size_t bytes = static_cast<size_t>(num_params_) * 4;
+  state_mem_ = backend_.alloc(2 * bytes);   // zero-filled
+  m_ = state_mem_.as(DType::kF32, Shape{num_params_});
+  v_ = state_mem_.as(DType::kF32, Shape{num_params_}, bytes);
+}
+
+void AdamW::release_state() {
+  if (hold_state_) return;
+  m_ = v_ = Tensor{};
+  state_mem_ = Buffer{};
 }
 
 double AdamW::grad_norm(Tensor grads) {
@@ -54,6 +71,7 @@ double AdamW::grad_norm(Tensor grads) {
 }
 
 void AdamW::step(Tensor params, Tensor grads, double lr, double grad_norm) {
+  PRIMUS_CHECK(!m_.empty(), "AdamW::step without moments (constructed with hold_state = false)");
   backend_.adamw_update(params, Tensor{}, m_, v_, grads, segments_, next_args(lr, grad_norm));
 }
 

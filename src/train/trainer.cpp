@@ -29,6 +29,13 @@ namespace {
 
 bool finite(double x) { return std::isfinite(x); }
 
+// The full AdamW moments for the lifetime of this object (a no-op when the optimizer holds them).
+struct FullOptimizerState {
+  AdamW& opt;
+  explicit FullOptimizerState(AdamW& o) : opt(o) { opt.acquire_state(); }
+  ~FullOptimizerState() { opt.release_state(); }
+};
+
 int64_t accumulation_steps(const config::TrainConfig& t, int dp_size) {
   const int64_t per_step = t.micro_batch_size * dp_size;
   if (per_step <= 0 || t.global_batch_size % per_step != 0)
@@ -47,7 +54,8 @@ Trainer::Trainer(const config::ExperimentConfig& cfg, models::Model& model, data
       train_(train),
       valid_(valid),
       opts_(std::move(options)),
-      optimizer_(cfg.optim, model.backend(), model.params(), model.num_params()),
+      optimizer_(cfg.optim, model.backend(), model.params(), model.num_params(),
+                 /*hold_state=*/!(opts_.grad_sync && opts_.grad_sync->shards_optimizer())),
       schedule_(cfg.schedule, cfg.optim.lr, cfg.train.steps),
       rng_(cfg.train.seed),
       accum_(accumulation_steps(cfg.train, opts_.dp_size)) {
@@ -82,6 +90,7 @@ void Trainer::init_from(const std::string& dir) {
 }
 
 void Trainer::resume(const std::string& checkpoint_dir) {
+  const FullOptimizerState full(optimizer_);   // ZeRO-1: full moments only while loading
   state_ = load_checkpoint(checkpoint_dir, model_, optimizer_);
   if (opts_.grad_sync && opts_.grad_sync->shards_optimizer())
     opts_.grad_sync->load_optimizer_state(optimizer_.m(), optimizer_.v());
@@ -102,7 +111,12 @@ double Trainer::train_step(double lr, bool* skipped, double* grad_norm) {
   for (int64_t micro = 0; !graph_ && micro < accum_; ++micro) {
     train_.next(inputs_.data(), targets_.data());
     model_.forward_accumulate(inputs_.data(), targets_.data(), loss_sum_, scale, cfg_.data.ignore_index);
+    // The last backward finalizes the step's gradients: a data-parallel sync may reduce them as it goes.
+    const bool overlap = micro + 1 == accum_ && opts_.grad_sync && opts_.grad_sync->start_overlap(grads);
+    if (overlap)
+      model_.set_grad_ready_hook([this](int64_t offset, int64_t size) { opts_.grad_sync->grads_ready(offset, size); });
     model_.backward(scale);
+    if (overlap) model_.set_grad_ready_hook({});
   }
   float loss_host = 0;
   model_.backend().copy_to_host(&loss_host, loss_sum_);   // the step's one read of the loss
@@ -239,10 +253,16 @@ double Trainer::evaluate() {
   return loss;
 }
 
+size_t Trainer::optimizer_state_bytes() const {
+  return optimizer_.state_bytes() + (opts_.grad_sync ? opts_.grad_sync->optimizer_state_bytes() : 0);
+}
+
 std::string Trainer::save_checkpoint() {
-  if (opts_.grad_sync && opts_.grad_sync->shards_optimizer() && !opts_.checkpoints_dir.empty())
+  if (opts_.checkpoints_dir.empty()) return {};
+  const FullOptimizerState full(optimizer_);   // ZeRO-1: full moments only while saving
+  if (opts_.grad_sync && opts_.grad_sync->shards_optimizer())
     opts_.grad_sync->gather_optimizer_state(optimizer_.m(), optimizer_.v());
-  if (opts_.dp_rank != 0 || opts_.checkpoints_dir.empty()) return {};
+  if (opts_.dp_rank != 0) return {};
   state_.rng_state = rng_.state();
   state_.train_loader = train_.state();
   state_.extra = {{"exp_name", cfg_.exp_name}, {"lr", schedule_.lr(std::max<int64_t>(0, state_.step - 1))}};

@@ -37,6 +37,13 @@ class GradSync {
   // Collective: the full moments m, v (P) before a checkpoint; back into the shards after a resume.
   virtual void gather_optimizer_state(Tensor m, Tensor v) {}
   virtual void load_optimizer_state(Tensor m, Tensor v) {}
+  // Overlap with the last micro-batch's backward: a sync that returns true receives grads_ready()
+  // for every range of grads (P) as the model finalizes it (Model::set_grad_ready_hook); its
+  // average_grads() then completes what was started.
+  virtual bool start_overlap(Tensor grads) { return false; }
+  virtual void grads_ready(int64_t offset, int64_t size) {}
+  // Bytes of optimizer state held by the sync (ZeRO-1: this rank's moment shards).
+  virtual size_t optimizer_state_bytes() const { return 0; }
 };
 
 class StepGraph;
@@ -77,6 +84,9 @@ class Trainer {
   std::string save_checkpoint();   // rank 0 writes; returns the folder
   int64_t step() const { return state_.step; }
   int64_t grad_accum_steps() const { return accum_; }
+  // Optimizer state (AdamW moments) held by this rank now: 8 bytes per parameter, or about 1/D of
+  // that under ZeRO-1 (the full moments exist only while a checkpoint is saved or loaded).
+  size_t optimizer_state_bytes() const;
   int64_t graph_replays() const;   // steps that replayed the recorded micro-batch loop (0: no graph)
 
  private:

@@ -1,8 +1,9 @@
-// Data parallel and ZeRO-1 reproduce the single-process loss curve: 10 AdamW steps (with global-norm
-// clipping) of tiny GPT-2 and tiny Llama in fp32. The reference is run by every rank on its own:
-// one process accumulating the N micro-batches of each step. The distributed runs give rank r
-// micro-batch r. Losses must agree within 1e-5 relative, and parameters must end identical on
-// every rank.
+// Data parallel (after backward, and overlapping the last backward through the model's
+// gradient-ready hook) and ZeRO-1 reproduce the single-process loss curve: 10 AdamW steps (with
+// global-norm clipping) of tiny GPT-2 and tiny Llama in fp32, with gradient accumulation. The
+// reference is run by every rank on its own: one process accumulating the N x A micro-batches of
+// each step. The distributed runs give rank r micro-batches r + N*a, a < A. Losses must agree within
+// 1e-5 relative, and parameters must end identical on every rank.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -17,6 +18,7 @@ namespace primus::dist::testing {
 namespace {
 
 constexpr int kSteps = 10;
+constexpr int kAccum = 2;   // micro-batches per rank and step
 constexpr int64_t kB = 2, kT = 16;
 constexpr float kClip = 1.0f;
 
@@ -68,7 +70,7 @@ AdamWArgs adamw_args(int step, float norm2) {
                    .grad_scale = norm > kClip ? kClip / norm : 1.0f};
 }
 
-enum class Mode { kSingle, kDataParallel, kZero1 };
+enum class Mode { kSingle, kDataParallel, kOverlap, kZero1 };
 
 // Returns the loss of every step; `params_out` receives the final parameters.
 std::vector<double> train(bool llama, Mode mode, Comm& comm, std::vector<float>* params_out) {
@@ -90,26 +92,34 @@ std::vector<double> train(bool llama, Mode mode, Comm& comm, std::vector<float>*
     model.zero_grads();
     double loss = 0.0;
     if (mode == Mode::kSingle) {
-      for (int micro = 0; micro < N; ++micro) {
+      for (int micro = 0; micro < N * kAccum; ++micro) {
         Batch b = make_batch(step, micro, cfg.vocab_size);
         loss += model.forward(b.inputs.data(), b.targets.data());
-        model.backward(1.0f / N);
+        model.backward(1.0f / (N * kAccum));
       }
-      loss /= N;
+      loss /= N * kAccum;
     } else {
-      Batch b = make_batch(step, comm.rank(), cfg.vocab_size);
-      loss = model.forward(b.inputs.data(), b.targets.data());
-      model.backward(1.0f);
+      for (int a = 0; a < kAccum; ++a) {
+        Batch b = make_batch(step, comm.rank() + N * a, cfg.vocab_size);
+        loss += model.forward(b.inputs.data(), b.targets.data());
+        const bool overlap = mode == Mode::kOverlap && a + 1 == kAccum;
+        if (overlap) {
+          dp.begin_overlap(grads);
+          model.set_grad_ready_hook([&](int64_t offset, int64_t size) { dp.grads_ready(offset, size); });
+        }
+        model.backward(1.0f / kAccum);
+        model.set_grad_ready_hook({});
+        if (overlap) dp.finish_overlap();
+      }
+      loss /= kAccum;
     }
     if (mode == Mode::kZero1) {
       loss = DataParallel(comm).average(static_cast<float>(loss));
       zero.reduce_scatter_grads(grads);
       zero.step(params, Tensor{}, adamw_args(step, zero.grad_norm_squared()));
     } else {
-      if (mode == Mode::kDataParallel) {
-        dp.all_reduce_grads(grads);
-        loss = dp.average(static_cast<float>(loss));
-      }
+      if (mode == Mode::kDataParallel) dp.all_reduce_grads(grads);
+      if (mode != Mode::kSingle) loss = dp.average(static_cast<float>(loss));
       backend->grad_norm_squared(norm_t, grads);
       backend->adamw_update(params, Tensor{}, host_tensor(m), host_tensor(v), grads, segs, adamw_args(step, norm2));
     }
@@ -124,25 +134,32 @@ class Equivalence : public ::testing::TestWithParam<bool> {};
 TEST_P(Equivalence, DataParallelAndZero1MatchOneProcess) {
   Comm& w = world();
   const bool llama = GetParam();
-  std::vector<float> p_ref, p_dp, p_zero;
+  std::vector<float> p_ref, p_dp, p_overlap, p_zero;
   auto ref = train(llama, Mode::kSingle, w, &p_ref);
   auto dp = train(llama, Mode::kDataParallel, w, &p_dp);
+  auto overlap = train(llama, Mode::kOverlap, w, &p_overlap);
   auto zero = train(llama, Mode::kZero1, w, &p_zero);
   ASSERT_EQ(ref.size(), static_cast<size_t>(kSteps));
   EXPECT_LT(ref.back(), ref.front()) << "the reference did not learn; the comparison would be weak";
-  double rel_dp = 0.0, rel_zero = 0.0;
+  double rel_dp = 0.0, rel_overlap = 0.0, rel_zero = 0.0;
   for (int s = 0; s < kSteps; ++s) {
     rel_dp = std::max(rel_dp, std::abs(dp[s] - ref[s]) / std::abs(ref[s]));
+    rel_overlap = std::max(rel_overlap, std::abs(overlap[s] - ref[s]) / std::abs(ref[s]));
     rel_zero = std::max(rel_zero, std::abs(zero[s] - ref[s]) / std::abs(ref[s]));
     EXPECT_NEAR(dp[s], ref[s], 1e-5 * std::abs(ref[s])) << "data parallel, step " << s + 1;
+    EXPECT_NEAR(overlap[s], ref[s], 1e-5 * std::abs(ref[s])) << "overlapped data parallel, step " << s + 1;
     EXPECT_NEAR(zero[s], ref[s], 1e-5 * std::abs(ref[s])) << "ZeRO-1, step " << s + 1;
   }
+  // Same buckets, same reductions: overlapping changes when, not what.
+  EXPECT_EQ(overlap, dp) << "the overlapped all-reduce gave other losses than the one after backward";
+  EXPECT_EQ(p_overlap, p_dp) << "the overlapped all-reduce gave other parameters than the one after backward";
   if (w.rank() == 0) {
-    std::printf("%s x%d: loss %.5f -> %.5f; worst relative loss difference: DP %.2e, ZeRO-1 %.2e\n",
-                llama ? "llama" : "gpt2", w.size(), ref.front(), ref.back(), rel_dp, rel_zero);
+    std::printf("%s x%d: loss %.5f -> %.5f; worst relative loss difference: DP %.2e, overlapped DP %.2e, "
+                "ZeRO-1 %.2e\n", llama ? "llama" : "gpt2", w.size(), ref.front(), ref.back(), rel_dp, rel_overlap,
+                rel_zero);
   }
   // Every rank ends with the same parameters: rank 0's are broadcast and compared.
-  for (auto* p : {&p_dp, &p_zero}) {
+  for (auto* p : {&p_dp, &p_overlap, &p_zero}) {
     std::vector<float> root = *p;
     w.broadcast(host_tensor(root), 0);
     size_t differ = 0;
