@@ -3,6 +3,7 @@
 // passes; on timeout the NCCL communicator is aborted and the job taken down naming this rank. So
 // every such call is blocking, like MpiComm. all_reduce_start given the compute stream is ordered
 // by CUDA events instead, without host waits (data-parallel buckets overlapping backward).
+// Host tensors (loss scalars, norms) go through the MPI group of the same ranks instead.
 #include "dist/nccl_comm.h"
 
 #include <cuda_runtime.h>
