@@ -2,8 +2,9 @@
 # On a GPU machine, one card: the CUDA checks of the training step (parity table, the models' CUDA
 # tests, graph replay against eager) and then the end-to-end benchmarks of the step's variants
 # (CUDA graph on/off, activation recompute) beside the PyTorch baseline, in one run. Usage:
-#   scripts/gpu-step.sh BIN_DIR TORCH_LM_PY OUT_DIR [checks] [gpt2] [gpt2-eager] [llama] [llama-none] [llama-full]
-# BIN_DIR holds primus, test_cuda, test_models, test_train; TORCH_LM_PY "-" skips PyTorch.
+#   scripts/gpu-step.sh BIN_DIR TORCH_LM_PY OUT_DIR [checks] [gpt2] [gpt2-eager] [llama] [llama-none] [llama-full] [kernels]
+# BIN_DIR holds primus, test_cuda, test_models, test_train (and bench_cuda_kernels for `kernels`);
+# TORCH_LM_PY "-" skips PyTorch.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bin=$1; torch_lm=$2; out=$3; shift 3
@@ -44,6 +45,7 @@ for w in $what; do
            torch llama --arch llama --layers 16 --dim 2048 --heads 32 --kv-heads 8 --ffn 8192 --vocab 128256 \
              -B 8 -T 2048 --warmup 5 --steps 10 ;;
     llama-none) e2e llama-none "${llama[@]}" --set backend.recompute=none ;;
+    kernels) "$bin/bench_cuda_kernels" > "$out/kernels.log" 2>&1; echo "== bench_cuda_kernels rc=$?"; cat "$out/kernels.log" ;;
     llama-full) e2e llama-full "${llama[@]}" --set backend.recompute=full ;;
   esac
 done

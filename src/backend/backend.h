@@ -123,6 +123,19 @@ class Backend {
   virtual void swiglu_backward(Tensor dinp, Tensor dout, Tensor inp) = 0;
   // out = a + b, all the same shape. out may alias a or b.
   virtual void residual_forward(Tensor out, Tensor a, Tensor b) = 0;
+  // Fused residual + norm: res (N,C) = a + b (res may alias a or b), then out (N,C) = norm(res)
+  // saving mean, rstd (N) fp32 as the norm's forward does; mean empty selects RMSNorm (no bias).
+  // Its backward is the norm's backward (dinp accumulates into the residual gradient). Backends may
+  // fuse it (CUDA: one kernel, res read back from registers' rounding); the default runs both ops.
+  virtual void residual_norm_forward(Tensor res, Tensor out, Tensor mean, Tensor rstd, Tensor a, Tensor b,
+                                     Tensor weight, Tensor bias, float eps) {
+    residual_forward(res, a, b);
+    if (mean.empty()) {
+      rmsnorm_forward(out, rstd, res, weight, eps);
+    } else {
+      layernorm_forward(out, mean, rstd, res, weight, bias, eps);
+    }
+  }
   // da += dout; db += dout (either may be empty).
   virtual void residual_backward(Tensor da, Tensor db, Tensor dout) = 0;
 

@@ -1,8 +1,13 @@
 // Deterministic random numbers whose whole state is one 64-bit word, so checkpoints can save and
-// restore it exactly (xorshift64*, as in llm.c, plus Box-Muller normals).
+// restore it exactly (xorshift64*, as in llm.c, plus Box-Muller normals). fill_normal() splits a
+// long run of normals over threads by jumping ahead, with the serial values.
 #pragma once
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
+#include <thread>
+#include <vector>
 
 namespace primus {
 
@@ -28,9 +33,63 @@ class Rng {
     if (u1 < 1e-12f) u1 = 1e-12f;
     return mean + stddev * std::sqrt(-2.0f * std::log(u1)) * std::cos(6.2831853071795864f * u2);
   }
+  // Advances the state as `steps` calls of next_u32() would (xorshift is linear over GF(2): the
+  // step matrix raised to `steps` by squaring, 64x64 bits).
+  void jump(uint64_t steps) {
+    Matrix step{}, acc{};
+    for (int j = 0; j < 64; ++j) {
+      uint64_t s = uint64_t{1} << j;
+      s ^= s >> 12;
+      s ^= s << 25;
+      s ^= s >> 27;
+      step[j] = s;
+      acc[j] = uint64_t{1} << j;
+    }
+    for (; steps > 0; steps >>= 1) {
+      if (steps & 1) acc = multiply(step, acc);
+      step = multiply(step, step);
+    }
+    state_ = apply(acc, state_);
+  }
+  // out[i] = normal(mean, stddev) for i in [0, n): exactly the values and final state of n calls
+  // of normal(), computed by up to `threads` threads, each jumping to its part of the sequence.
+  void fill_normal(float* out, int64_t n, float mean, float stddev, int threads);
 
  private:
+  using Matrix = std::array<uint64_t, 64>;   // column j: the image of bit j
+  static uint64_t apply(const Matrix& m, uint64_t v) {
+    uint64_t r = 0;
+    for (int j = 0; j < 64; ++j)
+      if (v >> j & 1) r ^= m[j];
+    return r;
+  }
+  static Matrix multiply(const Matrix& a, const Matrix& b) {   // a * b: b first
+    Matrix r{};
+    for (int j = 0; j < 64; ++j) r[j] = apply(a, b[j]);
+    return r;
+  }
   uint64_t state_;
 };
+
+inline void Rng::fill_normal(float* out, int64_t n, float mean, float stddev, int threads) {
+  constexpr int64_t kMinPerThread = int64_t{1} << 20;
+  const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(threads, n / kMinPerThread));
+  if (parts == 1) {
+    for (int64_t i = 0; i < n; ++i) out[i] = normal(mean, stddev);
+    return;
+  }
+  std::vector<std::thread> pool;
+  const int64_t chunk = (n + parts - 1) / parts;
+  for (int64_t p = 0; p < parts; ++p) {
+    const int64_t begin = p * chunk, end = std::min(n, begin + chunk);
+    Rng part(*this);
+    part.jump(2 * static_cast<uint64_t>(begin));   // normal() takes two draws
+    pool.emplace_back([part, out, begin, end, mean, stddev]() mutable {
+      for (int64_t i = begin; i < end; ++i) out[i] = part.normal(mean, stddev);
+    });
+  }
+  for (std::thread& t : pool) t.join();
+  jump(2 * static_cast<uint64_t>(n));
+}
 
 }  // namespace primus

@@ -184,6 +184,18 @@ class CudaBackend final : public Backend {
     check_f32(rstd, N, "rmsnorm rstd");
     rmsnorm_forward_launch(out.data, rstd.f32(), inp.data, weight.data, inp.dtype, N, C, eps, stream_);
   }
+  void residual_norm_forward(Tensor res, Tensor out, Tensor mean, Tensor rstd, Tensor a, Tensor b, Tensor weight,
+                             Tensor bias, float eps) override {
+    const int64_t C = res.dim(-1), N = res.numel() / C;
+    check_same(a, res, "residual_norm_forward a");
+    check_same(b, res, "residual_norm_forward b");
+    check_norm(out, res, weight, bias, "residual_norm_forward");
+    PRIMUS_CHECK(!mean.empty() || bias.empty(), "residual_norm_forward: RMSNorm has no bias");
+    if (!mean.empty()) check_f32(mean, N, "residual_norm mean");
+    check_f32(rstd, N, "residual_norm rstd");
+    residual_norm_forward_launch(res.data, out.data, mean.empty() ? nullptr : mean.f32(), rstd.f32(), a.data, b.data,
+                                 weight.data, ptr_or_null(bias), res.dtype, N, C, eps, stream_);
+  }
   void rmsnorm_backward(Tensor dinp, Tensor dweight, Tensor dout, Tensor inp, Tensor weight, Tensor rstd) override {
     const int64_t C = inp.dim(-1), N = inp.numel() / C;
     check_norm(dout, inp, weight, Tensor{}, "rmsnorm_backward");

@@ -49,6 +49,10 @@ void layernorm_forward_launch(void* out, float* mean, float* rstd, const void* i
                               const void* bias, DType dt, int64_t N, int64_t C, float eps, cudaStream_t s);
 void rmsnorm_forward_launch(void* out, float* rstd, const void* inp, const void* weight, DType dt,
                             int64_t N, int64_t C, float eps, cudaStream_t s);
+// res = a + b (may alias a or b), then out = norm(res); mean == null selects RMSNorm.
+void residual_norm_forward_launch(void* res, void* out, float* mean, float* rstd, const void* a, const void* b,
+                                  const void* weight, const void* bias, DType dt, int64_t N, int64_t C, float eps,
+                                  cudaStream_t s);
 // Workspace for the column sums of the backward passes (dweight, dbias).
 size_t column_sum_workspace_bytes(int64_t N, int64_t C);
 // mean == null selects RMSNorm. dweight/dbias may be null; grad_dt is their dtype (fp32 or dt).

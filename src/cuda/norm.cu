@@ -40,6 +40,43 @@ __global__ void norm_forward_kernel(T* out, float* mean_out, float* rstd_out, co
   }
 }
 
+// res = a + b (rounded to T, as a separate residual op would store it), then the norm of res, in
+// one pass per row; res may alias a or b (each element is read and written by the same thread).
+template <typename T, bool kLayerNorm>
+__global__ void residual_norm_forward_kernel(T* res, T* out, float* mean_out, float* rstd_out, const T* a,
+                                             const T* b, const T* weight, const T* bias, int64_t N, int64_t C,
+                                             float eps) {
+  const int64_t row = blockIdx.x * (int64_t)kRowsPerBlock + threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  if (row >= N) return;
+  T* x = res + row * C;
+  const T* xa = a + row * C;
+  const T* xb = b + row * C;
+  float sum = 0.0f;
+  for (int64_t c = lane; c < C; c += 32) {
+    const T v = from_float<T>(to_float(xa[c]) + to_float(xb[c]));
+    x[c] = v;
+    sum += to_float(v);
+  }
+  const float mean = kLayerNorm ? warp_sum(sum) / C : 0.0f;
+  float sq = 0.0f;
+  for (int64_t c = lane; c < C; c += 32) {
+    float d = to_float(x[c]) - mean;
+    sq += d * d;
+  }
+  const float rstd = rsqrtf(warp_sum(sq) / C + eps);
+  T* y = out + row * C;
+  for (int64_t c = lane; c < C; c += 32) {
+    float v = (to_float(x[c]) - mean) * rstd * to_float(weight[c]);
+    if (kLayerNorm && bias) v += to_float(bias[c]);
+    y[c] = from_float<T>(v);
+  }
+  if (lane == 0) {
+    if (kLayerNorm) mean_out[row] = mean;
+    rstd_out[row] = rstd;
+  }
+}
+
 // dinp += rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = dout * weight
 // (RMSNorm: no mean(dxhat) term, xhat = x * rstd).
 template <typename T>
@@ -135,6 +172,24 @@ void rmsnorm_forward_launch(void* out, float* rstd, const void* inp, const void*
   PRIMUS_DISPATCH_FLOAT(dt, E, norm_forward_kernel<E, false><<<row_blocks(N), 32 * kRowsPerBlock, 0, s>>>(
       static_cast<E*>(out), nullptr, rstd, static_cast<const E*>(inp), static_cast<const E*>(weight), nullptr,
       N, C, eps));
+  PRIMUS_CUDA_CHECK_LAUNCH();
+}
+
+void residual_norm_forward_launch(void* res, void* out, float* mean, float* rstd, const void* a, const void* b,
+                                  const void* weight, const void* bias, DType dt, int64_t N, int64_t C, float eps,
+                                  cudaStream_t s) {
+  if (N == 0) return;
+  PRIMUS_DISPATCH_FLOAT(dt, E, {
+    if (mean) {
+      residual_norm_forward_kernel<E, true><<<row_blocks(N), 32 * kRowsPerBlock, 0, s>>>(
+          static_cast<E*>(res), static_cast<E*>(out), mean, rstd, static_cast<const E*>(a), static_cast<const E*>(b),
+          static_cast<const E*>(weight), static_cast<const E*>(bias), N, C, eps);
+    } else {
+      residual_norm_forward_kernel<E, false><<<row_blocks(N), 32 * kRowsPerBlock, 0, s>>>(
+          static_cast<E*>(res), static_cast<E*>(out), nullptr, rstd, static_cast<const E*>(a),
+          static_cast<const E*>(b), static_cast<const E*>(weight), nullptr, N, C, eps);
+    }
+  });
   PRIMUS_CUDA_CHECK_LAUNCH();
 }
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <thread>
 #include <fmt/format.h>
 
 #include "core/error.h"
@@ -208,7 +209,7 @@ void Model::init_weights(uint64_t seed) {
       // Padded vocabulary rows stay zero: no token selects them and the loss ignores their logits.
       const bool vocab = info.name == "wte.weight" || info.name == "embed.weight" || info.name == "lm_head.weight";
       const int64_t n = vocab ? dims_.V * dims_.C : info.shape.numel();
-      for (int64_t k = 0; k < n; ++k) host[k] = rng.normal(0.0f, stddev);
+      rng.fill_normal(host.data(), n, 0.0f, stddev, static_cast<int>(std::thread::hardware_concurrency()));
     }
     for (size_t i = 0; i < infos_.size(); ++i)
       if (infos_[i].name == info.name) copy_from_full(static_cast<int>(i), host);   // TP: this rank's slice
@@ -289,12 +290,9 @@ void Model::forward_block(int64_t l, Tensor x) {
   Tensor partial = row_partial(a.res1);  // (N,C)
   backend_.matmul_forward(partial, a.atty.view({N, ld_.A}), p(lp.attn_proj_w), row_bias(lp.attn_proj_b));
   reduce_rows(a.res1, partial);
-  backend_.residual_forward(a.res1, x, a.res1);
-  if (d.llama) {
-    backend_.rmsnorm_forward(a.norm2, a.norm2_rstd, a.res1, p(lp.norm2_w), eps);
-  } else {
-    backend_.layernorm_forward(a.norm2, a.norm2_mean, a.norm2_rstd, a.res1, p(lp.norm2_w), p(lp.norm2_b), eps);
-  }
+  // res1 = x + attention branch and its norm in one pass (llama: RMSNorm, norm2_mean empty).
+  backend_.residual_norm_forward(a.res1, a.norm2, a.norm2_mean, a.norm2_rstd, x, a.res1, p(lp.norm2_w),
+                                 p(lp.norm2_b), eps);
   Tensor norm2 = gather_rows(a.norm2);  // (N,C)
   if (d.llama) {
     backend_.matmul_forward(a.fch, norm2, p(lp.fc_w), p(lp.fc_b));

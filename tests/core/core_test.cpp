@@ -1,6 +1,9 @@
 // Core: bf16 rounding, tensor views, errors, RNG determinism.
 #include <gtest/gtest.h>
 
+#include <cstring>
+#include <vector>
+
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/rng.h"
@@ -45,6 +48,21 @@ TEST(Rng, DeterministicAndRestorable) {
   double sum = 0;
   for (int i = 0; i < 10000; ++i) sum += c.uniform();
   EXPECT_NEAR(sum / 10000, 0.5, 0.02);
+}
+
+TEST(Rng, JumpAndThreadedNormalsEqualTheSerialSequence) {
+  Rng a(99), b(99);
+  for (int i = 0; i < 1000; ++i) a.next_u32();
+  b.jump(1000);
+  EXPECT_EQ(a.state(), b.state());
+  EXPECT_EQ(a.next_u32(), b.next_u32());
+  const int64_t n = (int64_t{1} << 21) + 12345;   // two threads' worth and a remainder
+  std::vector<float> serial(static_cast<size_t>(n)), threaded(serial.size());
+  Rng s(5), t(5);
+  for (float& x : serial) x = s.normal(0.0f, 0.02f);
+  t.fill_normal(threaded.data(), n, 0.0f, 0.02f, 3);
+  EXPECT_EQ(std::memcmp(serial.data(), threaded.data(), serial.size() * sizeof(float)), 0);
+  EXPECT_EQ(s.state(), t.state());
 }
 
 }  // namespace primus

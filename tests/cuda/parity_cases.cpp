@@ -71,6 +71,19 @@ void norms(std::vector<Case>& c, DType dt) {
       });
 }
 
+// Fused residual + norm, in place over b as the models use it (res1 = x + res1).
+void residual_norms(std::vector<Case>& c, DType dt) {
+  const int64_t N = 111, C = 67;
+  add(c, dt, "residual_layernorm_inplace",
+      {in("a", {N, C}), acc("res", {N, C}), out("out", {N, C}), stat("mean", {N}), stat("rstd", {N}),
+       in("weight", {C}), in("bias", {C})},
+      [](Backend& be, Ts& t) { be.residual_norm_forward(t[1], t[2], t[3], t[4], t[0], t[1], t[5], t[6], 1e-5f); });
+  add(c, dt, "residual_rmsnorm",
+      {out("res", {9, 1100}), out("out", {9, 1100}), stat("rstd", {9}), in("a", {9, 1100}), in("b", {9, 1100}),
+       in("weight", {1100})},
+      [](Backend& be, Ts& t) { be.residual_norm_forward(t[0], t[1], Tensor{}, t[2], t[3], t[4], t[5], Tensor{}, 1e-6f); });
+}
+
 void matmuls(std::vector<Case>& c, DType dt) {
   struct Dims { const char* name; int64_t N, C, OC; bool bias; };
   for (Dims d : {Dims{"matmul_odd", 111, 67, 45, true}, Dims{"matmul_aligned", 128, 64, 96, true},
@@ -211,6 +224,7 @@ std::vector<Case> cases_for(DType dt) {
   memory_and_pointwise(c, dt);
   encoder(c, dt);
   norms(c, dt);
+  residual_norms(c, dt);
   matmuls(c, dt);
   rope_and_attention(c, dt);
   loss_and_optimizer(c, dt);
