@@ -38,7 +38,9 @@ TEST(ResidualNorm, FusedInPlaceMatchesResidualThenNorm) {
     EXPECT_TRUE(all_close(fb, res, 2e-5)) << layernorm;   // b now holds a + b
     EXPECT_TRUE(all_close(fout, out, 2e-5)) << layernorm;
     EXPECT_TRUE(all_close(frstd, rstd, 2e-5)) << layernorm;
-    if (layernorm) EXPECT_TRUE(all_close(fmean, mean, 2e-5));
+    if (layernorm) {
+      EXPECT_TRUE(all_close(fmean, mean, 2e-5));
+    }
   }
 }
 
