@@ -51,22 +51,35 @@ void add_train_command(CLI::App& app) {
     auto world = dist::make_world_comm(cuda ? DeviceKind::kCUDA : DeviceKind::kCPU, launch.local_rank);
     default_logger().set_rank(world->rank(), world->size());
     dist::run_or_abort(*world, [&] {
-      const dist::MeshShape mesh = dist::validate_layout(cfg, world->size());
-      if (mesh.tensor > 1 || mesh.pipeline > 1)
-        throw usage_error(fmt::format("parallel.tensor = {} and parallel.pipeline = {}: only data parallelism is "
-                                      "implemented so far", mesh.tensor, mesh.pipeline),
-                          "set parallel.tensor=1 and parallel.pipeline=1");
+      const dist::MeshShape shape = dist::validate_layout(cfg, world->size());
+      if (shape.pipeline > 1 && cfg.parallel.zero == 1)
+        throw usage_error(fmt::format("parallel.zero = 1 with parallel.pipeline = {}: ZeRO-1 under pipeline "
+                                      "parallelism is not implemented so far", shape.pipeline),
+                          "set parallel.zero=0 (plain data parallelism) or parallel.pipeline=1");
+      if (shape.tensor > 1 && cfg.parallel.zero == 1)
+        throw usage_error(fmt::format("parallel.zero = 1 with parallel.tensor = {}: ZeRO-1 under tensor parallelism "
+                                      "is not implemented so far", shape.tensor),
+                          "set parallel.zero=0 (plain data parallelism) or parallel.tensor=1");
+      dist::ProcessMesh mesh(*world, shape);   // tensor-parallel peers share micro-batches; DP/ZeRO over the data group
       auto backend = runtime::make_backend(device, static_cast<int>(cfg.backend.threads));
-      train::DataParallelSync dp_sync(*world, *backend);
-      train::ZeroSync zero_sync(*world, *backend,
+      train::DataParallelSync dp_sync(mesh.data(), *backend);
+      train::ZeroSync zero_sync(mesh.data(), *backend,
                                 train::plan_decay_segments(models::plan_params(cfg.model), cfg.optim));
       train::GradSync& sync = cfg.parallel.zero == 1 ? static_cast<train::GradSync&>(zero_sync) : dp_sync;
       train::RunOptions run;
       run.resume = opts->resume;
       run.force = opts->force;
-      run.dp_rank = world->rank();
-      run.dp_size = world->size();
-      run.grad_sync = world->size() > 1 ? &sync : nullptr;
+      run.rank = world->rank();
+      run.dp_rank = mesh.coord().data;
+      run.dp_size = shape.data;
+      run.grad_sync = shape.data > 1 ? &sync : nullptr;
+      run.shard.tensor = &mesh.tensor();
+      run.shard.sequence_parallel = cfg.parallel.sequence_parallel;
+      run.pipeline = &mesh.pipeline();
+      // The tensor x pipeline ranks of this data-parallel replica: a checkpoint gathers the model over them.
+      std::unique_ptr<Comm> model_group;
+      if (shape.tensor * shape.pipeline > 1) model_group = world->split(mesh.coord().data, world->rank());
+      run.model_group = model_group.get();
       train::run_training(cfg, config::render_yaml(cfg), *backend, run);
     });
   });

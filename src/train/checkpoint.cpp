@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "data/tokenizer.h"
 #include "train/atomic_file.h"
+#include "models/shard.h"
 #include "train/hf_weights.h"
 #include "train/safetensors.h"
 
@@ -25,13 +26,17 @@ bool is_checkpoint_name(const std::string& name) {
   return std::all_of(name.begin() + 5, name.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-void write_optimizer_state(const std::string& dir, models::Model& model, AdamW& opt) {
+void write_optimizer_state(const std::string& dir, models::Model& model, AdamW& opt, const FullState* full) {
   Backend& backend = model.backend();
-  const auto P = static_cast<size_t>(model.num_params());
-  std::vector<float> params(P), m(P), v(P);   // (P) each
-  backend.copy_to_host(params.data(), model.params_buffer());
-  backend.copy_to_host(m.data(), opt.m());
-  backend.copy_to_host(v.data(), opt.v());
+  const auto P = static_cast<size_t>(full ? full->params.size() : model.num_params());
+  std::vector<float> params(P), m(P), v(P);   // (P) each, the full model's layout
+  if (full) {
+    params = full->params, m = full->m, v = full->v;
+  } else {
+    backend.copy_to_host(params.data(), model.params_buffer());
+    backend.copy_to_host(m.data(), opt.m());
+    backend.copy_to_host(v.data(), opt.v());
+  }
   SafetensorsWriter w;
   w.set_metadata("adamw_steps", std::to_string(opt.steps_taken()));
   w.add("params", DType::kF32, {static_cast<int64_t>(P)}, params.data());
@@ -66,8 +71,11 @@ std::string save_checkpoint(const std::string& checkpoints_dir, models::Model& m
       extra["eos_token_id"] = tok.eos_id() >= 0 ? nlohmann::json(tok.eos_id()) : nlohmann::json();
       extra["bos_token_id"] = tok.bos_id() >= 0 ? nlohmann::json(tok.bos_id()) : extra["eos_token_id"];
     }
-    save_hf_weights(tmp_dir.string(), model, extra);
-    write_optimizer_state(tmp_dir.string(), model, optimizer);
+    if (options.full_state)
+      save_hf_weights(tmp_dir.string(), model, options.full_state->params, extra);
+    else
+      save_hf_weights(tmp_dir.string(), model, extra);
+    write_optimizer_state(tmp_dir.string(), model, optimizer, options.full_state);
     nlohmann::json st = {{"step", state.step},
                          {"adamw_steps", optimizer.steps_taken()},
                          {"tokens_seen", state.tokens_seen},
@@ -145,19 +153,22 @@ TrainerState load_checkpoint(const std::string& dir, models::Model& model, AdamW
     throw Error(fmt::format("{}: not valid JSON: {}", state_path.string(), e.what()));
   }
   SafetensorsReader r(opt_path.string());
-  const auto P = model.num_params();
+  // The file holds the full model: a tensor-parallel slice or pipeline stage takes its part.
+  const bool sharded = model.shard().tp_size() > 1 || model.num_params() != full_num_params(model.config());
+  const auto P = sharded ? full_num_params(model.config()) : model.num_params();
   for (const char* name : {"params", "adamw.m", "adamw.v"})
     if (r.at(name).numel() != P)
       throw Error(fmt::format("{}: '{}' has {} elements, the model has {}", opt_path.string(), name,
                               r.at(name).numel(), P));
   Backend& backend = model.backend();
   std::vector<float> host(static_cast<size_t>(P));   // (P)
-  r.read_f32(r.at("params"), host.data());
-  backend.copy_from_host(model.params_buffer(), host.data());
-  r.read_f32(r.at("adamw.m"), host.data());
-  backend.copy_from_host(optimizer.m(), host.data());
-  r.read_f32(r.at("adamw.v"), host.data());
-  backend.copy_from_host(optimizer.v(), host.data());
+  auto read = [&](const char* name, Tensor dst) {
+    r.read_f32(r.at(name), host.data());
+    backend.copy_from_host(dst, sharded ? models::local_from_full(model, host).data() : host.data());
+  };
+  read("params", model.params_buffer());
+  read("adamw.m", optimizer.m());
+  read("adamw.v", optimizer.v());
   TrainerState s;
   try {
     optimizer.set_steps_taken(st.at("adamw_steps").get<int64_t>());

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "models/model.h"
+#include "train/checkpoint_shard.h"
 #include "train/optimizer.h"
 
 namespace primus::train {
@@ -31,6 +32,9 @@ struct CheckpointSaveOptions {
   // Called after the files are written into the temporary folder, before it is published.
   // Tests throw from it to simulate a crash mid-save.
   std::function<void(const std::string& tmp_dir)> before_publish;
+  // A tensor-parallel model's state gathered into the full layout (gather_full_state); null: the
+  // model is whole and is written from its own buffers.
+  const FullState* full_state = nullptr;
 };
 
 std::string checkpoint_dir_name(int64_t step);   // step_00000010

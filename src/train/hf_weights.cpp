@@ -1,6 +1,7 @@
 // Hugging Face weights in and out (see hf_weights.h).
 #include "train/hf_weights.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <memory>
 #include <set>
@@ -8,6 +9,7 @@
 
 #include "core/error.h"
 #include "models/hf_layout.h"
+#include "models/shard.h"
 #include "train/atomic_file.h"
 #include "train/safetensors.h"
 
@@ -126,6 +128,29 @@ void save_hf_weights(const std::string& dir, models::Model& model, const nlohman
   write_file_atomic((std::filesystem::path(dir) / "config.json").string(), hf.dump(2) + "\n");
 }
 
+void save_hf_weights(const std::string& dir, models::Model& model, std::span<const float> full_params,
+                     const nlohmann::json& config_extra) {
+  const std::vector<models::ParamInfo> full = models::plan_params(model.config());
+  PRIMUS_CHECK(static_cast<int64_t>(full_params.size()) == full.back().offset + full.back().shape.numel(),
+               "{} full parameters", full_params.size());
+  // Every tensor of the whole model (a pipeline stage holds only some): param_index into `full`.
+  const auto tensors = models::hf_tensors_full(model.config());
+  std::vector<std::vector<float>> parts(tensors.size());
+  SafetensorsWriter w;
+  w.set_metadata("format", "pt");
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const auto& t = tensors[i];
+    const auto& info = full[static_cast<size_t>(t.param_index)];
+    parts[i].resize(static_cast<size_t>(t.hf_shape.numel()));
+    models::hf_tensor_gather(parts[i], t, info, full_params.subspan(info.offset, info.shape.numel()));
+    w.add(t.hf_name, DType::kF32, dims_of(t.hf_shape), parts[i].data());
+  }
+  w.write((std::filesystem::path(dir) / "model.safetensors").string());
+  nlohmann::json hf = model.hf_config();
+  if (config_extra.is_object()) hf.update(config_extra);
+  write_file_atomic((std::filesystem::path(dir) / "config.json").string(), hf.dump(2) + "\n");
+}
+
 void load_hf_weights(const std::string& dir, models::Model& model) {
   namespace fs = std::filesystem;
   const fs::path config_path = fs::path(dir) / "config.json";
@@ -187,15 +212,22 @@ void load_hf_weights(const std::string& dir, models::Model& model) {
   Backend& backend = model.backend();
   std::vector<float> flat(static_cast<size_t>(model.num_params()));   // (P)
   backend.copy_to_host(flat.data(), model.params_buffer());
+  // Tensor parallel: the tensors go into the full layout (this rank's current values where it holds
+  // them, so rows the file does not cover stay as they are), and this rank takes its slices back.
+  const bool sharded = model.shard().tp_size() > 1;
+  const std::vector<models::ParamInfo> full = sharded ? models::plan_params(model.config()) : std::vector<models::ParamInfo>{};
+  if (sharded) flat = models::full_from_local(model, flat, /*replicated=*/true);
   std::vector<float> part;
   for (size_t i = 0; i < tensors.size(); ++i) {
     const auto& t = tensors[i];
-    const auto& info = infos[static_cast<size_t>(t.param_index)];
+    const models::ParamInfo* info = &infos[static_cast<size_t>(t.param_index)];
+    if (sharded) info = &*std::find_if(full.begin(), full.end(), [&](const auto& f) { return f.name == info->name; });
     part.resize(static_cast<size_t>(t.hf_shape.numel()));
     owner[i]->read_f32(*found[i], part.data());
-    std::span<float> param(flat.data() + info.offset, static_cast<size_t>(info.shape.numel()));
-    models::hf_tensor_scatter(param, t, info, part);
+    std::span<float> param(flat.data() + info->offset, static_cast<size_t>(info->shape.numel()));
+    models::hf_tensor_scatter(param, t, *info, part);
   }
+  if (sharded) flat = models::local_from_full(model, flat);
   backend.copy_from_host(model.params_buffer(), flat.data());
 }
 

@@ -12,6 +12,7 @@
 #include "models/model.h"
 #include "train/hf_weights.h"
 #include "train/metrics.h"
+#include "train/pipeline_runner.h"
 
 namespace primus::train {
 
@@ -44,25 +45,46 @@ TrainResult run_training(const config::ExperimentConfig& cfg, const std::string&
   if (cfg.logging.eval_every_steps > 0)
     valid = data::make_loader(cfg.data, data::Split::kValid, B, T, options.dp_rank, options.dp_size,
                               cfg.train.seed, cfg.model.vocab_size);
-  models::Model model(cfg.model, backend, B, T, config::compute_dtype(cfg.precision), {},
+  // Pipeline parallel: this rank's stage (its chunks' layers, an activation slot per micro-batch in flight).
+  models::ModelShard shard = options.shard;
+  const bool pipelined = options.pipeline && options.pipeline->size() > 1;
+  const auto micro = static_cast<int>(cfg.train.global_batch_size / std::max<int64_t>(1, B * options.dp_size));
+  if (pipelined) {
+    const models::ModelShard stage =
+        pipeline_shard(cfg.model.num_layers, options.pipeline->size(), options.pipeline->rank(),
+                       static_cast<int>(std::max<int64_t>(1, cfg.parallel.virtual_pipeline)), micro);
+    shard.layer_begin = stage.layer_begin;
+    shard.layer_end = stage.layer_end;
+    shard.chunks = stage.chunks;
+    shard.chunk_stride = stage.chunk_stride;
+    shard.activation_slots = stage.activation_slots;
+  }
+  models::Model model(cfg.model, backend, B, T, config::compute_dtype(cfg.precision), shard,
                       models::parse_recompute(cfg.backend.recompute));
+  std::unique_ptr<PipelineRunner> pipeline;
+  if (pipelined) pipeline = std::make_unique<PipelineRunner>(model, *options.pipeline, micro);
   model.init_weights(cfg.train.seed);
   const bool init_weights_from = !cfg.checkpoint.init_from.empty() &&
                                  !(options.resume && !latest_checkpoint(config::run_dir_paths(cfg).checkpoints).empty());
   if (init_weights_from) load_hf_weights(cfg.checkpoint.init_from, model);   // a mismatch fails before any write
 
-  const config::RunDir dirs = config::prepare_run_dir(cfg, resolved_yaml, options.resume, options.force,
-                                                      options.dp_rank);
-  default_logger().open_file(config::run_dir_log_file(dirs, options.dp_rank));
+  const int rank = options.rank >= 0 ? options.rank : options.dp_rank;   // world rank
+  const bool writer = rank == 0;
+  const config::RunDir dirs = config::prepare_run_dir(cfg, resolved_yaml, options.resume, options.force, rank);
+  default_logger().open_file(config::run_dir_log_file(dirs, rank));
   log_info("run {}: {} parameters, {} on {}, micro-batch {}x{}, global batch {}", dirs.root, model.num_params(),
            cfg.model.arch, backend.name(), B, T, cfg.train.global_batch_size);
 
   TrainerOptions topts;
   topts.dp_rank = options.dp_rank;
   topts.dp_size = options.dp_size;
+  topts.tp_rank = options.shard.tp_rank();
+  topts.pp_rank = options.pipeline ? options.pipeline->rank() : 0;
+  topts.pipeline = pipeline.get();
+  topts.model_group = options.model_group;
   topts.grad_sync = options.grad_sync;
   topts.checkpoints_dir = dirs.checkpoints;
-  topts.metrics_path = options.dp_rank == 0 ? dirs.metrics : std::string();
+  topts.metrics_path = writer ? dirs.metrics : std::string();
   Trainer trainer(cfg, model, *train, valid.get(), topts);
   const std::string latest = options.resume ? latest_checkpoint(dirs.checkpoints) : std::string();
   if (!latest.empty()) {
@@ -73,7 +95,7 @@ TrainResult run_training(const config::ExperimentConfig& cfg, const std::string&
   }
   Timer timer;
   TrainResult result = trainer.run();
-  if (options.dp_rank == 0) {
+  if (writer) {
     const double loss = result.losses.empty() ? 0 : result.losses.back();
     log_info("done: step {} of {}, last loss {:.4f}{}, {} elapsed{}", result.final_step, cfg.train.steps, loss,
              result.last_valid_loss >= 0

@@ -17,6 +17,10 @@ struct RunOptions {
   int dp_rank = 0;          // data-parallel rank of this process
   int dp_size = 1;          // data-parallel ranks
   GradSync* grad_sync = nullptr;
+  int rank = -1;            // world rank (run directory, log file); -1: dp_rank
+  models::ModelShard shard; // the tensor-parallel slice this process holds (data from dp_rank, like its peers)
+  Comm* pipeline = nullptr;   // pipeline group (size > 1: this process runs one stage, see pipeline_runner.h)
+  Comm* model_group = nullptr;  // tensor x pipeline ranks of this replica: checkpoints gather the model over it
 };
 
 // resolved_yaml: the config as written to <run>/config.yaml. Throws primus::Error.

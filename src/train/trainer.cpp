@@ -5,12 +5,14 @@
 #include <csignal>
 #include <limits>
 #include <map>
+#include <optional>
 
 #include "core/error.h"
 #include "core/log.h"
 #include "core/timer.h"
 #include "train/hf_weights.h"
 #include "train/metrics.h"
+#include "train/pipeline_runner.h"
 #include "train/signals.h"
 #include "train/step_graph.h"
 
@@ -63,7 +65,7 @@ Trainer::Trainer(const config::ExperimentConfig& cfg, models::Model& model, data
   const auto BT = static_cast<size_t>(model.batch_size() * model.seq_len());
   inputs_.resize(BT);
   targets_.resize(BT);
-  const bool writer = opts_.dp_rank == 0;
+  const bool writer = opts_.dp_rank == 0 && opts_.tp_rank == 0 && opts_.pp_rank == 0;
   if (writer && !opts_.metrics_path.empty())
     out_ = std::make_unique<Outputs>(opts_.metrics_path, cfg.logging.progress, cfg.train.steps);
   else
@@ -108,7 +110,7 @@ double Trainer::train_step(double lr, bool* skipped, double* grad_norm) {
     model_.zero_grads();
     model_.backend().fill(loss_sum_, 0.0f);
   }
-  for (int64_t micro = 0; !graph_ && micro < accum_; ++micro) {
+  for (int64_t micro = 0; !graph_ && !opts_.pipeline && micro < accum_; ++micro) {
     train_.next(inputs_.data(), targets_.data());
     model_.forward_accumulate(inputs_.data(), targets_.data(), loss_sum_, scale, cfg_.data.ignore_index);
     // The last backward finalizes the step's gradients: a data-parallel sync may reduce them as it goes.
@@ -121,13 +123,22 @@ double Trainer::train_step(double lr, bool* skipped, double* grad_norm) {
   float loss_host = 0;
   model_.backend().copy_to_host(&loss_host, loss_sum_);   // the step's one read of the loss
   double loss = loss_host;
+  if (opts_.pipeline)   // every micro-batch's forward and backward, over the stages (mean loss on every stage)
+    loss = opts_.pipeline->run_step([this](int32_t* in, int32_t* tg) { train_.next(in, tg); }, scale,
+                                    cfg_.data.ignore_index);
   if (opts_.after_backward) opts_.after_backward(state_.step, grads);
   if (opts_.grad_sync) {
     opts_.grad_sync->average_grads(grads);
     loss = opts_.grad_sync->average(loss);
   }
+  model_.reduce_tp_grads();   // sequence parallel: after the data-parallel sum (they commute), which may overlap backward
+  if (opts_.pipeline) opts_.pipeline->sync_tied_grads();   // the first and last stage's embedding copies
   const bool sharded = opts_.grad_sync && opts_.grad_sync->shards_optimizer();
-  *grad_norm = sharded ? opts_.grad_sync->sharded_grad_norm() : optimizer_.grad_norm(grads);
+  const bool tensor_parallel = model_.shard().tp_size() > 1;
+  *grad_norm = sharded           ? opts_.grad_sync->sharded_grad_norm()
+               : tensor_parallel ? std::sqrt(model_.grad_norm_squared_tp())
+                                 : optimizer_.grad_norm(grads);
+  if (opts_.pipeline) *grad_norm = std::sqrt(opts_.pipeline->grad_norm_squared(*grad_norm * *grad_norm));
   *skipped = !finite(loss) || !finite(*grad_norm);
   if (!*skipped && sharded) opts_.grad_sync->sharded_step(model_.params_buffer(), optimizer_.next_args(lr, *grad_norm));
   if (!*skipped && !sharded) optimizer_.step(model_.params_buffer(), grads, lr, *grad_norm);
@@ -201,7 +212,7 @@ void Trainer::log_step(double loss, double lr, double grad_norm, double seconds,
   const Throughput tp = throughput(tokens, seconds, model_.flops_per_token(), out_->peak_tflops);
   const size_t device_mem = model_.backend().peak_memory_bytes();
   const size_t mem = model_.backend().device() == DeviceKind::kCPU ? process_peak_rss_bytes() : device_mem;
-  if (opts_.dp_rank != 0) return;
+  if (opts_.dp_rank != 0 || opts_.tp_rank != 0 || opts_.pp_rank != 0) return;
   out_->progress.clear();
   const std::string mfu = out_->peak_tflops > 0 ? fmt::format("{:.1f}%", 100 * tp.mfu) : std::string("n/a");
   log_info("step {:>6}/{} | loss {:.4f} | lr {:.3e} | grad norm {:.3f} | {:.0f} tok/s | {:.3g} TFLOP/s | "
@@ -227,7 +238,8 @@ double Trainer::evaluate() {
   double sum = 0;
   for (int64_t i = 0; i < n; ++i) {
     valid_->next(inputs_.data(), targets_.data());
-    sum += model_.forward(inputs_.data(), targets_.data(), cfg_.data.ignore_index);
+    sum += opts_.pipeline ? opts_.pipeline->forward_only(inputs_.data(), targets_.data(), cfg_.data.ignore_index)
+                          : model_.forward(inputs_.data(), targets_.data(), cfg_.data.ignore_index);
     if (count)
       for (int32_t t : targets_)
         if (t != cfg_.data.ignore_index) ++counts[t], ++total;
@@ -244,7 +256,7 @@ double Trainer::evaluate() {
     }
     unigram_entropy_ = h;
   }
-  if (opts_.dp_rank == 0) {
+  if (opts_.dp_rank == 0 && opts_.tp_rank == 0 && opts_.pp_rank == 0) {
     out_->progress.clear();
     log_info("step {:>6} | valid loss {:.4f} (unigram entropy {:.4f})", state_.step, loss, unigram_entropy_);
     out_->progress.redraw();
@@ -262,7 +274,12 @@ std::string Trainer::save_checkpoint() {
   const FullOptimizerState full(optimizer_);   // ZeRO-1: full moments only while saving
   if (opts_.grad_sync && opts_.grad_sync->shards_optimizer())
     opts_.grad_sync->gather_optimizer_state(optimizer_.m(), optimizer_.v());
-  if (opts_.dp_rank != 0) return {};
+  // Tensor parallel: data rank 0's tensor group gathers the full model for its rank 0 to write.
+  std::optional<FullState> gathered;
+  // Pipeline parallel: over every stage too (opts_.model_group).
+  if (opts_.dp_rank == 0 && (model_.shard().tp_size() > 1 || opts_.pipeline))
+    gathered = gather_full_state(model_, optimizer_.m(), optimizer_.v(), opts_.model_group);
+  if (opts_.dp_rank != 0 || opts_.tp_rank != 0 || opts_.pp_rank != 0) return {};
   state_.rng_state = rng_.state();
   state_.train_loader = train_.state();
   state_.extra = {{"exp_name", cfg_.exp_name}, {"lr", schedule_.lr(std::max<int64_t>(0, state_.step - 1))}};
@@ -270,6 +287,7 @@ std::string Trainer::save_checkpoint() {
   so.keep_last = cfg_.checkpoint.keep_last;
   so.tokenizer_path = cfg_.data.tokenizer;
   so.before_publish = opts_.before_publish;
+  so.full_state = gathered ? &*gathered : nullptr;
   out_->progress.clear();
   const std::string dir = train::save_checkpoint(opts_.checkpoints_dir, model_, optimizer_, state_, so);
   log_info("saved checkpoint {}", dir);

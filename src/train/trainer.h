@@ -47,10 +47,15 @@ class GradSync {
 };
 
 class StepGraph;
+class PipelineRunner;
 
 struct TrainerOptions {
   int dp_rank = 0;                 // this process's data-parallel rank
   int dp_size = 1;                 // data-parallel ranks
+  int tp_rank = 0;                 // tensor-parallel rank: tensor rank 0 of data rank 0 logs and writes
+  int pp_rank = 0;                 // pipeline stage: stage 0 of those logs and writes
+  PipelineRunner* pipeline = nullptr;   // pipeline parallel: runs each step's micro-batches over the stages
+  Comm* model_group = nullptr;     // tensor x pipeline ranks of this replica: checkpoints gather over it
   GradSync* grad_sync = nullptr;   // required when dp_size > 1
   std::string checkpoints_dir;     // empty: no checkpoints
   std::string metrics_path;        // empty: no metrics.jsonl
@@ -84,10 +89,10 @@ class Trainer {
   std::string save_checkpoint();   // rank 0 writes; returns the folder
   int64_t step() const { return state_.step; }
   int64_t grad_accum_steps() const { return accum_; }
+  int64_t graph_replays() const;   // steps that replayed the recorded micro-batch loop (0: no graph)
   // Optimizer state (AdamW moments) held by this rank now: 8 bytes per parameter, or about 1/D of
   // that under ZeRO-1 (the full moments exist only while a checkpoint is saved or loaded).
   size_t optimizer_state_bytes() const;
-  int64_t graph_replays() const;   // steps that replayed the recorded micro-batch loop (0: no graph)
 
  private:
   double train_step(double lr, bool* skipped, double* grad_norm);

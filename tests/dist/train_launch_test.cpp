@@ -127,11 +127,11 @@ TEST_F(TrainLaunch, FailingRankStopsEveryRankAndIsNamed) {
   EXPECT_EQ(r.output.find("done: step 10"), std::string::npos) << r.output;
 }
 
-TEST_F(TrainLaunch, TensorParallelIsRefusedClearly) {
+TEST_F(TrainLaunch, ZeroWithPipelineIsRefusedClearly) {
   Cmd r = shell(std::string(PRIMUS_EXE) + " launch --nproc-per-node 2 --oversubscribe -- train -c gpt2-tiny.yaml "
-                "--set exp_name=tp --set parallel.tensor=2 --set train.global_batch_size=2");
+                "--set exp_name=pp --set parallel.pipeline=2 --set parallel.zero=1 --set train.global_batch_size=2");
   EXPECT_NE(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("only data parallelism is implemented so far"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("ZeRO-1 under pipeline parallelism is not implemented so far"), std::string::npos) << r.output;
 }
 
 }  // namespace
