@@ -1,7 +1,7 @@
 // `primus launch -- train` with pipeline parallelism on a real dataset (Debian's fortunes `art`
 // file, tokenized here), 4-layer tiny GPT-2 (tied embeddings) and tiny Llama (GQA), 4 micro-batches
-// per step: PP2 under 1F1B, PP2 interleaved (virtual_pipeline 2) and TP2 x PP2 with sequence
-// parallelism reproduce the one-process loss curve within 1e-5 relative; and checkpoints reshard:
+// per step: PP2 under 1F1B, PP2 interleaved (virtual_pipeline 2), TP2 x PP2 with sequence
+// parallelism and DP2 x PP2 reproduce the one-process loss curve within 1e-5 relative; and checkpoints reshard:
 // written under TP2 x PP2 (or PP2), they resume under DP4 and under one process, and one process's
 // resumes under TP2 x PP2 interleaved, with the loss continuing the one-process curve.
 #include <gtest/gtest.h>
@@ -103,6 +103,8 @@ TEST_F(TrainPipeline, ReproducesOneProcess) {
     ASSERT_TRUE(run(4, preset, preset + "-tp2pp2", pp2 + " --set parallel.tensor=2 --set parallel.sequence_parallel=true",
                     &c)) << c.output;
     expect_same(ref, losses(preset + "-tp2pp2"), preset + " TP2 x PP2 + SP");
+    ASSERT_TRUE(run(4, preset, preset + "-dp2pp2", pp2, &c)) << c.output;   // 2 micro-batches per replica
+    expect_same(ref, losses(preset + "-dp2pp2"), preset + " DP2 x PP2");
   }
 }
 
