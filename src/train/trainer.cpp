@@ -208,7 +208,11 @@ TrainResult Trainer::run() {
 }
 
 void Trainer::log_step(double loss, double lr, double grad_norm, double seconds, bool skipped) {
-  const double tokens = static_cast<double>(cfg_.train.global_batch_size / opts_.dp_size * model_.seq_len());
+  // Per GPU (per rank): a replica's tokens are shared by its tensor x pipeline ranks, so tokens/s,
+  // TFLOP/s and MFU are each rank's share of the full model's work.
+  const int model_ranks = opts_.model_group ? opts_.model_group->size() : 1;
+  const double tokens =
+      static_cast<double>(cfg_.train.global_batch_size / opts_.dp_size * model_.seq_len()) / model_ranks;
   const Throughput tp = throughput(tokens, seconds, model_.flops_per_token(), out_->peak_tflops);
   const size_t device_mem = model_.backend().peak_memory_bytes();
   const size_t mem = model_.backend().device() == DeviceKind::kCPU ? process_peak_rss_bytes() : device_mem;
