@@ -27,6 +27,15 @@ PipelineRunner::PipelineRunner(models::Model& model, Comm& pipeline, int micro)
   const bool ends = s == 0 || s == S - 1;
   embedding_ = pipeline.split(ends ? 0 : 1 + s, s);
   Backend& be = model.backend();
+  // Connect every pair of stages once, symmetrically, before the schedule's one-sided exchanges:
+  // NCCL sets up point-to-point connections lazily at a pair's first transfer, and two ranks
+  // meeting there through differently shaped groups (a send and a receive on one side, a lone
+  // receive on the other) were seen to fail or stall in that set-up on GPUs.
+  {
+    Buffer warm = be.alloc(2 * static_cast<size_t>(S) * sizeof(float));
+    pipeline.all_to_all(warm.as(DType::kF32, Shape{static_cast<int64_t>(S)}, 0),
+                        warm.as(DType::kF32, Shape{static_cast<int64_t>(S)}, static_cast<size_t>(S) * sizeof(float)));
+  }
   const Tensor io = model.stage_output_grad();   // (N,C) compute dtype
   const size_t n = static_cast<size_t>(model.num_chunks() * plan_.slots);
   recv_mem_ = be.alloc(2 * n * io.nbytes());
