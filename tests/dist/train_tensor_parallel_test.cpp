@@ -3,71 +3,31 @@
 // of tiny GPT-2 and tiny Llama (GQA) within 1e-5 relative, every rank writing its log; and
 // checkpoints written under TP2 resume under one process and the other way round.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "train_run_util.h"
+
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Cmd {
-  int exit_code = -1;
-  std::string output;
-};
+using primus::dist_test::Cmd;
+using primus::dist_test::kCorpus;
 
-fs::path test_dir() {
-  return fs::path(PRIMUS_BINARY_DIR) / "tests/dist/scratch" /
-         (std::string("tp-") + ::testing::UnitTest::GetInstance()->current_test_info()->name());
-}
-
-Cmd shell(const std::string& cmd) {
-  Cmd r;
-  FILE* p = popen(("cd " + test_dir().string() +
-                   " && OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 " + cmd + " 2>&1").c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) r.output.append(buf, n);
-  int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return r;
-}
-
-const char* kCorpus = "/usr/share/games/fortunes/art";
+fs::path test_dir() { return primus::dist_test::scratch_dir("tp-"); }
+Cmd shell(const std::string& cmd) { return primus::dist_test::shell_in(test_dir(), cmd); }
 
 class TrainTensorParallel : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!fs::exists(kCorpus)) GTEST_SKIP() << kCorpus << " missing (Debian package fortunes)";
-    fs::path dir = test_dir();
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-    const std::string exe = PRIMUS_EXE;
-    Cmd tok = shell(exe + " data train-tokenizer --input " + kCorpus + " --vocab-size 400 --output tok.json");
-    ASSERT_EQ(tok.exit_code, 0) << tok.output;
-    Cmd prep = shell(exe + " data prepare --input " + kCorpus + " --tokenizer tok.json --output art "
-                     "--doc-boundary blank-line --split 90,10,0 --progress off");
-    ASSERT_EQ(prep.exit_code, 0) << prep.output;
-    for (const char* preset : {"gpt2-tiny", "llama-tiny"}) {
-      std::ofstream(dir / (std::string(preset) + ".yaml"))
-          << "workspace: runs\nexp_name: x\nmodel: {preset: " << preset << "}\n"
-          << "data: {train: art/train, valid: art/valid, tokenizer: tok.json}\n"
-          << "train: {micro_batch_size: 2, global_batch_size: 8, seq_len: 32, steps: 10}\n"
-          << "backend: {threads: 1}\nlogging: {every_steps: 1}\ncheckpoint: {every_steps: 0}\n";
-    }
+    ASSERT_NO_FATAL_FAILURE(primus::dist_test::prepare_tiny_runs(test_dir()));
   }
-  static std::vector<double> losses(const std::string& run) {
-    std::vector<double> out;
-    std::ifstream in(test_dir() / "runs" / run / "metrics.jsonl");
-    for (std::string line; std::getline(in, line);) {
-      auto rec = nlohmann::json::parse(line);
-      if (rec.contains("loss")) out.push_back(rec.at("loss").get<double>());
-    }
-    return out;
-  }
+  static std::vector<double> losses(const std::string& run) { return primus::dist_test::run_losses(test_dir(), run); }
 };
 
 TEST_F(TrainTensorParallel, ReproducesOneProcess) {
