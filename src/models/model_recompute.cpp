@@ -20,9 +20,8 @@ Recompute parse_recompute(const std::string& name) {
 
 std::function<Tensor*(const Tensor*)> Model::recompute_sharing() {
   if (recompute_ == Recompute::kNone) return {};
-  if (recompute_ == Recompute::kSelective && shard_.tp_size() > 1)
-    throw usage_error("selective activation recompute is not implemented with tensor parallelism",
-                      "use backend.recompute=full or none");
+  // Tensor (and sequence) parallel: what is recomputed is this rank's own rows or columns (the norm
+  // of its sequence chunk, the activation of its FFN columns); the backward gathers rows again.
   using Member = Tensor LayerActs::*;
   static constexpr Member kSelective[] = {&LayerActs::norm1, &LayerActs::norm2, &LayerActs::fch_act};
   static constexpr Member kFull[] = {&LayerActs::norm1, &LayerActs::norm1_mean, &LayerActs::norm1_rstd,

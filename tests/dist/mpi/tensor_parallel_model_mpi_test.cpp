@@ -116,10 +116,10 @@ TrainRun train_reference(Arch arch, int micro) {
 }
 
 // Tensor parallel over pairs of ranks, data parallel over the pairs: data rank d runs micro-batch d.
-TrainRun train_tensor_parallel(Arch arch, bool sequence_parallel, ProcessMesh& mesh) {
+TrainRun train_tensor_parallel(Arch arch, bool sequence_parallel, models::Recompute recompute, ProcessMesh& mesh) {
   auto backend = cpu::make_cpu_backend(1);
   models::ModelShard shard{.tensor = &mesh.tensor(), .sequence_parallel = sequence_parallel};
-  models::Model model(tiny(arch), *backend, kB, kT, DType::kF32, shard);
+  models::Model model(tiny(arch), *backend, kB, kT, DType::kF32, shard, recompute);
   model.init_weights(1234);
   std::vector<ParamSegment> segs;
   for (const auto& p : model.params()) segs.push_back({p.offset, p.shape.numel(), p.decay ? 0.1f : 0.0f});
@@ -147,6 +147,7 @@ TrainRun train_tensor_parallel(Arch arch, bool sequence_parallel, ProcessMesh& m
 struct Case {
   Arch arch;
   bool sequence_parallel;
+  models::Recompute recompute = models::Recompute::kNone;   // the reference never recomputes
 };
 
 class TensorParallelModel : public ::testing::TestWithParam<Case> {};
@@ -158,7 +159,7 @@ TEST_P(TensorParallelModel, MatchesOneProcess) {
   ProcessMesh mesh(w, shape);
   const Case c = GetParam();
   const TrainRun ref = train_reference(c.arch, shape.data);
-  const TrainRun tp = train_tensor_parallel(c.arch, c.sequence_parallel, mesh);
+  const TrainRun tp = train_tensor_parallel(c.arch, c.sequence_parallel, c.recompute, mesh);
   ASSERT_LT(ref.losses.back(), ref.losses.front()) << "the reference did not learn; the comparison would be weak";
   // Gradients of step 1, parameter by parameter: a wrong slice or a missing collective names itself.
   ASSERT_EQ(tp.grads1.size(), ref.grads1.size());
@@ -187,13 +188,18 @@ TEST_P(TensorParallelModel, MatchesOneProcess) {
 
 std::string case_name(const ::testing::TestParamInfo<Case>& info) {
   static const char* const kNames[] = {"Gpt2", "Llama", "Qwen"};
-  return std::string(kNames[static_cast<int>(info.param.arch)]) + (info.param.sequence_parallel ? "SequenceParallel" : "");
+  static const char* const kRecompute[] = {"", "SelectiveRecompute", "FullRecompute"};
+  return std::string(kNames[static_cast<int>(info.param.arch)]) + (info.param.sequence_parallel ? "SequenceParallel" : "") +
+         kRecompute[static_cast<int>(info.param.recompute)];
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, TensorParallelModel,
                          ::testing::Values(Case{Arch::kGpt2, false}, Case{Arch::kLlama, false},
                                            Case{Arch::kQwen, false}, Case{Arch::kGpt2, true},
-                                           Case{Arch::kLlama, true}, Case{Arch::kQwen, true}),
+                                           Case{Arch::kLlama, true}, Case{Arch::kQwen, true},
+                                           Case{Arch::kGpt2, true, models::Recompute::kSelective},
+                                           Case{Arch::kLlama, false, models::Recompute::kSelective},
+                                           Case{Arch::kLlama, true, models::Recompute::kFull}),
                          case_name);
 
 }  // namespace
