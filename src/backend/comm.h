@@ -45,6 +45,10 @@ class Comm {
   // result. Requests complete in the order started; every rank starts the same sequence. The
   // default runs the blocking all_reduce at once.
   virtual std::unique_ptr<CommRequest> all_reduce_start(Tensor t, ReduceOp op, void* stream = nullptr);
+  // Whether all_reduce_start on a stream that is being recorded into a CUDA graph records the
+  // collective into that graph, its wait() included (NCCL): the data-parallel step can then be
+  // replayed as one graph. Every other call still blocks the host and cannot be recorded.
+  virtual bool records_into_graphs() const { return false; }
   // in (size*n) -> out (n): out = chunk rank() of the op over every rank's in.
   virtual void reduce_scatter(Tensor out, Tensor in, ReduceOp op = ReduceOp::kSum) = 0;
   // in (n) -> out (size*n): chunk r of out = rank r's in. `in` may be this rank's chunk of out.

@@ -2,7 +2,9 @@
 // synchronized, and afterwards the private stream is polled until done or the watchdog deadline
 // passes; on timeout the NCCL communicator is aborted and the job taken down naming this rank. So
 // every such call is blocking, like MpiComm. all_reduce_start given the compute stream is ordered
-// by CUDA events instead, without host waits (data-parallel buckets overlapping backward).
+// by CUDA events instead, without host waits (data-parallel buckets overlapping backward); when the
+// compute stream is being captured into a CUDA graph, the same fork (event record + stream wait) and
+// join are recorded, so the graph holds the collective on a branch of its own and replays it.
 // Host tensors (loss scalars, norms) go through the MPI group of the same ranks instead.
 #include "dist/nccl_comm.h"
 
@@ -44,7 +46,10 @@ class NcclComm final : public Comm {
   }
   // Ordered by events, not host waits: the collective starts on the NCCL stream after the work
   // queued so far on `stream` (the compute stream), and wait() makes `stream` wait for it. Without
-  // a stream it falls back to the blocking path's device synchronization and polled wait.
+  // a stream it falls back to the blocking path's device synchronization and polled wait. While
+  // `stream` is being captured, the event wait joins the NCCL stream to the capture (the collective
+  // is recorded, not run) and wait() joins it back; such a request is never queried.
+  bool records_into_graphs() const override { return true; }
   std::unique_ptr<CommRequest> all_reduce_start(Tensor t, ReduceOp op, void* stream) override {
     if (t.device == DeviceKind::kCPU) return mpi_->all_reduce_start(t, op, stream);
     if (!stream) {
@@ -52,6 +57,9 @@ class NcclComm final : public Comm {
       return std::make_unique<detail::DoneRequest>();
     }
     auto compute = static_cast<cudaStream_t>(stream);
+    cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+    cuda_check(cudaStreamIsCapturing(compute, &capture), "cudaStreamIsCapturing");
+    if (capture == cudaStreamCaptureStatusInvalidated) abort("all_reduce_start: the graph capture was invalidated");
     cudaEvent_t ready = nullptr, done = nullptr;
     cuda_check(cudaEventCreateWithFlags(&ready, cudaEventDisableTiming), "cudaEventCreate");
     cuda_check(cudaEventCreateWithFlags(&done, cudaEventDisableTiming), "cudaEventCreate");
@@ -60,7 +68,7 @@ class NcclComm final : public Comm {
     nccl_check(ncclAllReduce(t.data, t.data, t.numel(), type(t.dtype), nccl_op(op), comm_, stream_), "ncclAllReduce");
     cuda_check(cudaEventRecord(done, stream_), "cudaEventRecord");
     cudaEventDestroy(ready);   // released once recorded work completes
-    return std::make_unique<Request>(this, compute, done);
+    return std::make_unique<Request>(this, compute, done, capture == cudaStreamCaptureStatusActive);
   }
   void reduce_scatter(Tensor out, Tensor in, ReduceOp op) override {
     if (in.device == DeviceKind::kCPU) return mpi_->reduce_scatter(out, in, op);
@@ -181,10 +189,13 @@ class NcclComm final : public Comm {
     }
   }
 
-  // The compute stream waits for `done` (recorded after the collective on the NCCL stream).
+  // The compute stream waits for `done` (recorded after the collective on the NCCL stream). A
+  // captured request's event marks a point in the graph being recorded: querying it would end the
+  // capture, so test() says "not yet" and leaves it alone.
   class Request final : public CommRequest {
    public:
-    Request(NcclComm* comm, cudaStream_t compute, cudaEvent_t done) : comm_(comm), compute_(compute), done_(done) {}
+    Request(NcclComm* comm, cudaStream_t compute, cudaEvent_t done, bool captured)
+        : comm_(comm), compute_(compute), done_(done), captured_(captured) {}
     ~Request() override {
       wait();
       cudaEventDestroy(done_);
@@ -194,12 +205,13 @@ class NcclComm final : public Comm {
       comm_->cuda_check(cudaStreamWaitEvent(compute_, done_, 0), "cudaStreamWaitEvent");
       waited_ = true;
     }
-    bool test() override { return cudaEventQuery(done_) == cudaSuccess; }
+    bool test() override { return !captured_ && cudaEventQuery(done_) == cudaSuccess; }
 
    private:
     NcclComm* comm_;
     cudaStream_t compute_;
     cudaEvent_t done_;
+    bool captured_ = false;
     bool waited_ = false;
   };
 

@@ -4,11 +4,12 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "train/trainer.h"
 
 namespace primus::train {
 
-StepGraph::StepGraph(models::Model& model, int64_t accum, int64_t ignore_index, bool record)
-    : model_(model), backend_(model.backend()), accum_(accum), ignore_index_(ignore_index),
+StepGraph::StepGraph(models::Model& model, int64_t accum, int64_t ignore_index, bool record, GradSync* sync)
+    : model_(model), backend_(model.backend()), sync_(sync), accum_(accum), ignore_index_(ignore_index),
       BT_(model.batch_size() * model.seq_len()), record_(record && model.backend().supports_graphs()) {
   host_mem_ = backend_.alloc_host(static_cast<size_t>(2 * accum_ * BT_) * sizeof(int32_t));
   auto* base = static_cast<int32_t*>(host_mem_.data());
@@ -21,12 +22,23 @@ StepGraph::StepGraph(models::Model& model, int64_t accum, int64_t ignore_index, 
 
 void StepGraph::run_ops(Tensor loss_sum) {
   const auto scale = static_cast<float>(1.0 / static_cast<double>(accum_));
+  Tensor grads = model_.grads_buffer();   // (P)
   backend_.fill(loss_sum, 0.0f);
   model_.zero_grads();
   for (int64_t m = 0; m < accum_; ++m) {
     model_.forward_accumulate(inputs_[m], targets_[m], loss_sum, scale, ignore_index_);
+    // As the trainer's eager loop: the last backward starts the buckets' all-reduces as they complete.
+    const bool overlap = sync_ && m + 1 == accum_ && sync_->start_overlap(grads);
+    if (overlap) model_.set_grad_ready_hook([this](int64_t offset, int64_t size) { sync_->grads_ready(offset, size); });
     model_.backward(scale);
+    if (overlap) model_.set_grad_ready_hook({});
   }
+  if (sync_) sync_->average_grads(grads);   // recorded: the compute stream waits for every bucket
+}
+
+bool StepGraph::every_rank(bool yes) {
+  // The mean of 1s is exactly 1; one host all-reduce of a scalar per step.
+  return !sync_ || sync_->average(yes ? 1.0 : 0.0) == 1.0;
 }
 
 void StepGraph::run(data::TokenLoader& loader, Tensor loss_sum) {
@@ -41,8 +53,10 @@ void StepGraph::run(data::TokenLoader& loader, Tensor loss_sum) {
   }
   // The first step runs eagerly (it sizes the backend's workspaces); then record once and replay.
   if (record_ && eager_ > 0 && !recorded_) record(loss_sum);
-  if (recorded_ && counts_ == recorded_counts_ && loss_sum.data == recorded_loss_.data) {
-    if (!backend_.graph_replay()) {  // the backend dropped the recording (a workspace moved)
+  if (recorded_ && every_rank(counts_ == recorded_counts_ && loss_sum.data == recorded_loss_.data)) {
+    // The backend dropped the recording (a workspace moved): the same program on every rank, so
+    // with a sync every rank records again at this step.
+    if (!backend_.graph_replay()) {
       record(loss_sum);
       PRIMUS_CHECK(backend_.graph_replay(), "a graph recorded just now cannot be replayed");
     }

@@ -5,6 +5,11 @@
 // the second records and replays. The optimizer stays outside (its learning rate and clipping
 // scale change every step). A step whose micro-batches have another count of non-ignored targets
 // than the recorded step (the gradient scale is a recorded constant) runs eagerly instead.
+// Data parallel: given a GradSync whose overlap can be recorded (GradSync::recordable(), the
+// NCCL all-reduce buckets), the last backward reports its gradients to it and its average_grads()
+// runs at the end of the loop, so the graph holds the bucket all-reduces too; the trainer then
+// leaves the average to this class. Every rank must replay or run eagerly alike (NCCL: whether a
+// collective is captured is a collective property), so the ranks agree on each step's choice.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -14,22 +19,30 @@
 
 namespace primus::train {
 
+class GradSync;
+
 class StepGraph {
  public:
   // record = false: every step runs eagerly (same buffers, same ops; no host synchronisation either).
-  StepGraph(models::Model& model, int64_t accum, int64_t ignore_index, bool record = true);
+  // sync (may be null): the data-parallel gradient average, run inside the loop (see above).
+  StepGraph(models::Model& model, int64_t accum, int64_t ignore_index, bool record = true,
+            GradSync* sync = nullptr);
   // Runs the step's micro-batches from loader; loss_sum (1) fp32 receives the mean loss (written).
+  // With a sync, the gradients are averaged over the data-parallel ranks on return (the loss is not).
   void run(data::TokenLoader& loader, Tensor loss_sum);
   bool recording() const { return record_; }
+  bool averages_grads() const { return sync_ != nullptr; }
   int64_t replays() const { return replays_; }     // steps that replayed the recorded graph
   int64_t eager_steps() const { return eager_; }   // steps run eagerly (the warm-up one included)
 
  private:
   void run_ops(Tensor loss_sum);   // the recorded sequence
   void record(Tensor loss_sum);
+  bool every_rank(bool yes);       // yes on every data-parallel rank (collective with a sync)
 
   models::Model& model_;
   Backend& backend_;
+  GradSync* sync_;
   int64_t accum_, ignore_index_, BT_;
   Buffer host_mem_;                       // pinned: inputs then targets of every micro-batch
   std::vector<int32_t*> inputs_, targets_;   // (accum) pointers to (B,T) int32
