@@ -83,8 +83,10 @@ class Backend {
   // Linear layer: out (N,OC) = inp (N,C) @ weight(OC,C)^T + bias (OC); bias may be empty.
   virtual void matmul_forward(Tensor out, Tensor inp, Tensor weight, Tensor bias) = 0;
   // dinp (N,C), dweight (OC,C), dbias (OC) accumulate; any of them may be empty (not needed).
+  // accumulate_dinp = false WRITES dinp instead (no need to zero it first; on CUDA the GEMM then
+  // does not read it either).
   virtual void matmul_backward(Tensor dinp, Tensor dweight, Tensor dbias, Tensor dout, Tensor inp,
-                               Tensor weight) = 0;
+                               Tensor weight, bool accumulate_dinp = true) = 0;
   // Linear + GELU (tanh) in one: pre (N,OC) = inp @ weight^T + bias (kept for gelu_backward) and
   // out (N,OC) = gelu(pre). Backends may fuse it (CUDA: a cuBLASLt epilogue); the default runs both.
   virtual void matmul_gelu_forward(Tensor out, Tensor pre, Tensor inp, Tensor weight, Tensor bias) {
@@ -104,7 +106,7 @@ class Backend {
   // each head, so HF q_proj/k_proj weights load unpermuted), on the q and k parts of packed qkv (B,T,(NH+2*NKV)*HS); v is copied through.
   // cos, sin (T,HS/2) fp32 tables for positions [0,T) (built by models/rope.h); out may alias inp.
   virtual void rope_forward(Tensor out, Tensor inp, Tensor cos, Tensor sin, int64_t NH, int64_t NKV) = 0;
-  // dinp accumulates the inverse rotation of dout (v part passed through).
+  // dinp is WRITTEN (not accumulated) = the inverse rotation of dout (v part passed through).
   virtual void rope_backward(Tensor dinp, Tensor dout, Tensor cos, Tensor sin, int64_t NH, int64_t NKV) = 0;
 
   // Causal self-attention with grouped-query heads over packed qkv (B,T,(NH+2*NKV)*HS) laid out
@@ -115,10 +117,21 @@ class Backend {
   virtual void attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor lse,
                                   int64_t NH, int64_t NKV) = 0;
 
-  // GELU, tanh approximation. out, inp (N).
+  // GELU, tanh approximation. out, inp (N). dinp is WRITTEN (not accumulated): its producer is
+  // the only one, so the models need not zero it first.
   virtual void gelu_forward(Tensor out, Tensor inp) = 0;
   virtual void gelu_backward(Tensor dinp, Tensor dout, Tensor inp) = 0;
-  // SwiGLU: inp (N,2*FF) = [gate | up] per row; out (N,FF) = silu(gate) * up.
+  // Backward through the GELU in front of a linear layer, out (N,OC) = gelu(pre) (N,C) @ weight^T +
+  // bias (the MLP projection after matmul_gelu_forward): dpre (N,C) WRITTEN = gelu'(pre) * (dout @
+  // weight); dweight, dbias accumulate as in matmul_backward; act = gelu(pre), the linear's input.
+  // dact (N,C) is scratch for dout @ weight (contents undefined afterwards). Backends may fuse it
+  // (CUDA: cuBLASLt's DGELU epilogue reads pre); the default runs matmul_backward + gelu_backward.
+  virtual void gelu_matmul_backward(Tensor dpre, Tensor dact, Tensor dweight, Tensor dbias, Tensor dout,
+                                    Tensor act, Tensor pre, Tensor weight) {
+    matmul_backward(dact, dweight, dbias, dout, act, weight, /*accumulate_dinp=*/false);
+    gelu_backward(dpre, dact, pre);
+  }
+  // SwiGLU: inp (N,2*FF) = [gate | up] per row; out (N,FF) = silu(gate) * up. dinp is WRITTEN.
   virtual void swiglu_forward(Tensor out, Tensor inp) = 0;
   virtual void swiglu_backward(Tensor dinp, Tensor dout, Tensor inp) = 0;
   // out = a + b, all the same shape. out may alias a or b.

@@ -50,7 +50,9 @@ Report e2e_report(const config::ExperimentConfig& base, const E2eOptions& o) {
     auto step = [&] {
       micro_batches.run(*loader, loss_sum);
       backend->copy_to_host(&loss, loss_sum);
-      opt.step(model.params_buffer(), model.grads_buffer(), cfg.optim.lr, opt.grad_norm(model.grads_buffer()));
+      opt.step(model.params_buffer(), model.grads_buffer(), cfg.optim.lr, opt.grad_norm(model.grads_buffer()),
+               model.compute_params_buffer());
+      model.compute_params_written();
     };
     log_info("e2e {} B={} T={} accum={} recompute={} cuda_graphs={}", model_name, B, T, accum, cfg.backend.recompute,
              micro_batches.recording());

@@ -177,14 +177,15 @@ class CpuBackend final : public Backend {
     check_numel_or_empty(bias, OC, "matmul bias");
     matmul_forward_kernel(out.f32(), inp.f32(), weight.f32(), f32_or_null(bias), N, C, OC);
   }
-  void matmul_backward(Tensor dinp, Tensor dweight, Tensor dbias, Tensor dout, Tensor inp,
-                       Tensor weight) override {
+  void matmul_backward(Tensor dinp, Tensor dweight, Tensor dbias, Tensor dout, Tensor inp, Tensor weight,
+                       bool accumulate_dinp = true) override {
     const int64_t N = rows_of(dout), OC = cols_of(dout), C = cols_of(inp);
     check_numel(inp, N * C, "matmul inp");
     check_numel(weight, OC * C, "matmul weight");
     check_numel_or_empty(dinp, N * C, "matmul dinp");
     check_numel_or_empty(dweight, OC * C, "matmul dweight");
     check_numel_or_empty(dbias, OC, "matmul dbias");
+    if (!accumulate_dinp && !dinp.empty()) fill(dinp, 0.0f);   // the kernel accumulates
     matmul_backward_kernel(f32_or_null(dinp), f32_or_null(dweight), f32_or_null(dbias), dout.f32(),
                            inp.f32(), weight.f32(), N, C, OC);
   }

@@ -1,5 +1,6 @@
 // CPU elementwise kernels: GELU (tanh approximation), SwiGLU, residual add, fill and scale.
-// Backward outputs accumulate (+=); a null d* pointer means "not needed". GELU uses
+// Backward outputs accumulate (+=), except GELU's and SwiGLU's dinp (written: the models' only
+// producer of it); a null d* pointer means "not needed". GELU uses
 // 0.5 * (1 + tanh(u)) = sigmoid(2u), which keeps full relative accuracy in the negative tail.
 #pragma once
 #include <omp.h>
@@ -34,7 +35,7 @@ void gelu_backward_kernel(Real* dinp, const Real* dout, const Real* inp, int64_t
     const Real sig = sigmoid_of(Real(2) * s * (x + Real(0.044715) * x * x * x));  // (1 + tanh) / 2
     // d/dx [x (1 + tanh u) / 2] = (1 + tanh u) / 2 + x (1 - tanh^2 u) u' / 2, 1 - tanh^2 = 4 sig (1 - sig)
     const Real local = sig + Real(2) * x * sig * (Real(1) - sig) * s * (Real(1) + Real(3 * 0.044715) * x * x);
-    dinp[i] += local * dout[i];
+    dinp[i] = local * dout[i];
   }
 }
 
@@ -63,8 +64,8 @@ void swiglu_backward_kernel(Real* dinp, const Real* dout, const Real* inp, int64
     for (int64_t i = 0; i < FF; ++i) {
       const Real sig = sigmoid_of(gate[i]);
       const Real silu = gate[i] * sig;
-      dgate[i] += d[i] * up[i] * sig * (Real(1) + gate[i] * (Real(1) - sig));
-      dup[i] += d[i] * silu;
+      dgate[i] = d[i] * up[i] * sig * (Real(1) + gate[i] * (Real(1) - sig));
+      dup[i] = d[i] * silu;
     }
   }
 }

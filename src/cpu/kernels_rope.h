@@ -1,6 +1,6 @@
 // CPU rotary embedding, rotate-half convention (Hugging Face Llama): in each q and k head, element
 // i pairs with i + HS/2 and the pair turns by the angle of its position; v is passed through.
-// cos, sin (T,HS/2) come from the model (base, Llama 3 frequency scaling). Backward accumulates.
+// cos, sin (T,HS/2) come from the model (base, Llama 3 frequency scaling). Backward writes dinp.
 #pragma once
 #include <cstdint>
 
@@ -52,11 +52,11 @@ void rope_backward_kernel(Real* dinp, const Real* dout, const Real* cos, const R
         Real* dih = di + h * HS;
         for (int64_t i = 0; i < half; ++i) {
           const Real d1 = dh[i], d2 = dh[i + half];
-          dih[i] += d1 * cs[i] + d2 * sn[i];
-          dih[i + half] += d2 * cs[i] - d1 * sn[i];
+          dih[i] = d1 * cs[i] + d2 * sn[i];
+          dih[i + half] = d2 * cs[i] - d1 * sn[i];
         }
       }
-      for (int64_t c = (NH + NKV) * HS; c < C3; ++c) di[c] += d[c];
+      for (int64_t c = (NH + NKV) * HS; c < C3; ++c) di[c] = d[c];
     }
   }
 }

@@ -226,7 +226,8 @@ class CudaBackend final : public Backend {
                         pre.data))
       Backend::matmul_gelu_forward(out, pre, inp, weight, bias);  // no fused algorithm for this shape
   }
-  void matmul_backward(Tensor dinp, Tensor dweight, Tensor dbias, Tensor dout, Tensor inp, Tensor weight) override {
+  void matmul_backward(Tensor dinp, Tensor dweight, Tensor dbias, Tensor dout, Tensor inp, Tensor weight,
+                       bool accumulate_dinp = true) override {
     const int64_t C = inp.dim(-1), N = inp.numel() / C, OC = weight.dim(0);
     check_matmul(dout, inp, weight, Tensor{}, N, C, OC, "matmul_backward");
     PRIMUS_CHECK(dbias.empty() || dbias.numel() == OC, "matmul_backward: dbias {}", dbias.shape.str());
@@ -234,9 +235,9 @@ class CudaBackend final : public Backend {
                  dinp.shape.str());
     PRIMUS_CHECK(dweight.empty() || dweight.numel() == OC * C, "matmul_backward: dweight {}", dweight.shape.str());
     const DType grad_dt = grad_dtype(dweight, dbias, inp.dtype, "matmul_backward");
-    if (!dinp.empty()) {  // dinp^T (C,N) += W^T (C,OC) * dout^T (OC,N)
+    if (!dinp.empty()) {  // dinp^T (C,N) (+)= W^T (C,OC) * dout^T (OC,N)
       GemmShape g{.trans_a = false, .trans_b = false, .m = C, .n = N, .k = OC, .lda = C, .ldb = OC, .ldd = C};
-      gemm_->run(dinp.data, weight.data, dout.data, nullptr, inp.dtype, g, 1.0f);
+      gemm_->run(dinp.data, weight.data, dout.data, nullptr, inp.dtype, g, accumulate_dinp ? 1.0f : 0.0f);
     }
     if (!dweight.empty()) {  // dweight^T (C,OC) += inp^T (C,N) * dout (N,OC)
       GemmShape g{.trans_a = false, .trans_b = true, .m = C, .n = OC, .k = N, .lda = C, .ldb = OC, .ldd = C,
@@ -247,6 +248,23 @@ class CudaBackend final : public Backend {
       float* ws = static_cast<float*>(scratch(column_sum_workspace_bytes(N, OC)));
       bias_backward_launch(dbias.data, dout.data, dout.dtype, grad_dt, N, OC, ws, stream_);
     }
+  }
+
+  // dpre^T (C,N) = W^T (C,OC) * dout^T (OC,N) through cuBLASLt's DGELU epilogue (gelu'(pre) from pre as
+  // the aux input); where it has no algorithm, the default path (GEMM into dact, then gelu_backward).
+  void gelu_matmul_backward(Tensor dpre, Tensor dact, Tensor dweight, Tensor dbias, Tensor dout, Tensor act, Tensor pre,
+                            Tensor weight) override {
+    const int64_t C = act.dim(-1), N = act.numel() / C, OC = weight.dim(0);
+    check_matmul(dout, act, weight, Tensor{}, N, C, OC, "gelu_matmul_backward");
+    check_same(dpre, act, "gelu_matmul_backward dpre");
+    check_same(pre, act, "gelu_matmul_backward pre");
+    GemmShape g{.trans_a = false, .trans_b = false, .m = C, .n = N, .k = OC, .lda = C, .ldb = OC, .ldd = C};
+    if (C % 8 != 0 ||   // the epilogue's aux leading dimension must be a multiple of 8
+        !gemm_->try_run(dpre.data, weight.data, dout.data, nullptr, act.dtype, g, 0.0f, Epilogue::kDGelu, pre.data)) {
+      Backend::gelu_matmul_backward(dpre, dact, dweight, dbias, dout, act, pre, weight);
+      return;
+    }
+    matmul_backward(Tensor{}, dweight, dbias, dout, act, weight);
   }
 
   void rope_forward(Tensor out, Tensor inp, Tensor cos, Tensor sin, int64_t NH, int64_t NKV) override {
@@ -491,20 +509,20 @@ void CudaBackend::adamw_update(Tensor params, Tensor master, Tensor m, Tensor v,
   check_f32(v, P, "adamw v");
   PRIMUS_CHECK(master.empty() || (master.dtype == DType::kF32 && master.numel() == P), "adamw: master must be fp32 (P)");
   std::vector<AdamWSegment> segs;
-  int64_t max_size = 0;
+  int64_t chunks = 0;
   for (const ParamSegment& s : segments) {
     PRIMUS_CHECK(s.offset >= 0 && s.size >= 0 && s.offset + s.size <= P, "adamw: segment [{}, +{}) outside {}",
                  s.offset, s.size, P);
     if (s.size == 0) continue;
-    segs.push_back({s.offset, s.size, s.weight_decay});
-    max_size = std::max(max_size, s.size);
+    segs.push_back({s.offset, s.size, s.weight_decay, chunks});
+    chunks += adamw_chunks(s.size);
   }
   if (segs.empty()) return;
-  PRIMUS_CHECK(segs.size() < 65536, "adamw: {} segments (at most 65535)", segs.size());
+  PRIMUS_CHECK(chunks < (int64_t{1} << 31), "adamw: {} chunks of parameters", chunks);
   bool same = segs.size() == segments_host_.size();
   for (size_t i = 0; same && i < segs.size(); ++i)
     same = segs[i].offset == segments_host_[i].offset && segs[i].size == segments_host_[i].size &&
-           segs[i].weight_decay == segments_host_[i].weight_decay;
+           segs[i].weight_decay == segments_host_[i].weight_decay && segs[i].first_chunk == segments_host_[i].first_chunk;
   if (!same) {
     if (segs.size() > segments_capacity_) {
       PRIMUS_CUDA_CHECK(cudaStreamSynchronize(stream_));
@@ -521,7 +539,7 @@ void CudaBackend::adamw_update(Tensor params, Tensor master, Tensor m, Tensor v,
                1.0f - std::pow(args.beta1, static_cast<float>(args.step)),
                1.0f - std::pow(args.beta2, static_cast<float>(args.step))};
   adamw_launch(params.data, params.dtype, master.empty() ? nullptr : master.f32(), m.f32(), v.f32(), grads.data,
-               grads.dtype, segments_dev_, static_cast<int>(segments_host_.size()), max_size, h, stream_);
+               grads.dtype, segments_dev_, static_cast<int>(segments_host_.size()), chunks, h, stream_);
 }
 
 }  // namespace

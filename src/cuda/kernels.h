@@ -18,6 +18,7 @@ void fill_launch(void* dst, DType dt, int64_t n, float value, cudaStream_t s);
 void convert_launch(void* dst, DType dst_dt, const void* src, DType src_dt, int64_t n, cudaStream_t s);
 void scale_launch(void* t, DType dt, int64_t n, float value, cudaStream_t s);
 void gelu_forward_launch(void* out, const void* inp, DType dt, int64_t n, cudaStream_t s);
+// dinp WRITTEN (gelu_backward and swiglu_backward).
 void gelu_backward_launch(void* dinp, const void* dout, const void* inp, DType dt, int64_t n,
                           cudaStream_t s);
 // inp (N, 2*FF) = [gate | up]; out (N, FF).
@@ -27,7 +28,7 @@ void swiglu_backward_launch(void* dinp, const void* dout, const void* inp, DType
 void residual_forward_launch(void* out, const void* a, const void* b, DType dt, int64_t n, cudaStream_t s);
 // dst += src (the residual backward, once per non-empty gradient).
 void accumulate_launch(void* dst, const void* src, DType dt, int64_t n, cudaStream_t s);
-// qkv (B,T,(NH+2*NKV)*HS); cos, sin (T, HS/2) fp32. out may alias inp.
+// qkv (B,T,(NH+2*NKV)*HS); cos, sin (T, HS/2) fp32. out may alias inp; the backward WRITES dinp.
 void rope_forward_launch(void* out, const void* inp, const float* cos, const float* sin, DType dt,
                          int64_t B, int64_t T, int64_t NH, int64_t NKV, int64_t HS, cudaStream_t s);
 void rope_backward_launch(void* dinp, const void* dout, const float* cos, const float* sin, DType dt,
@@ -102,14 +103,19 @@ struct AdamWSegment {
   int64_t offset;
   int64_t size;
   float weight_decay;
+  int64_t first_chunk;   // sum of adamw_chunks(size) over the segments before this one
 };
 struct AdamWHyper {
   float lr, beta1, beta2, eps, grad_scale;
   float bias_correction1, bias_correction2;   // 1 - beta^step
 };
-// segments: device array of n_segments. master may be null (params then hold the fp32 math's result).
+// Blocks adamw_launch gives a segment of `size` elements (at least one).
+int64_t adamw_chunks(int64_t size);
+// segments: device array of n_segments, in increasing first_chunk; total_chunks: the sum of their
+// chunks (< 2^31). master may be null (params then hold the fp32 math's result); with master,
+// params (fp32 or bf16) receive its cast in the same pass.
 void adamw_launch(void* params, DType params_dt, float* master, float* m, float* v, const void* grads,
-                  DType grads_dt, const AdamWSegment* segments, int n_segments, int64_t max_segment,
+                  DType grads_dt, const AdamWSegment* segments, int n_segments, int64_t total_chunks,
                   const AdamWHyper& h, cudaStream_t s);
 size_t sum_squares_workspace_bytes();
 // out (1) fp32 += scale * sum of x (n), deterministic.

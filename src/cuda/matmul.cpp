@@ -59,6 +59,7 @@ bool GemmRunner::try_run(void* D, const void* A, const void* B, const void* bias
   cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_DEFAULT;
   if (epilogue == Epilogue::kBias) epi = CUBLASLT_EPILOGUE_BIAS;
   if (epilogue == Epilogue::kGeluAux) epi = bias ? CUBLASLT_EPILOGUE_GELU_AUX_BIAS : CUBLASLT_EPILOGUE_GELU_AUX;
+  if (epilogue == Epilogue::kDGelu) epi = CUBLASLT_EPILOGUE_DGELU;
   if (epilogue == Epilogue::kBias && !bias) epi = CUBLASLT_EPILOGUE_DEFAULT;
   PRIMUS_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
   if (bias) {
@@ -67,7 +68,7 @@ bool GemmRunner::try_run(void* D, const void* A, const void* B, const void* bias
     PRIMUS_CUBLAS_CHECK(
         cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type, sizeof(bias_type)));
   }
-  if (epilogue == Epilogue::kGeluAux) {
+  if (epilogue == Epilogue::kGeluAux || epilogue == Epilogue::kDGelu) {
     const int64_t ld_aux = g.ldd;
     PRIMUS_CUBLAS_CHECK(
         cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &aux, sizeof(aux)));

@@ -14,7 +14,8 @@
 namespace primus::cuda {
 
 // kGeluAux: D = gelu(AB + bias) with the pre-activation AB + bias also written to `aux` (m, n).
-enum class Epilogue { kNone, kBias, kGeluAux };
+// kDGelu: D = AB * gelu'(aux), aux (m, n) the pre-activation kGeluAux wrote (beta must be 0).
+enum class Epilogue { kNone, kBias, kGeluAux, kDGelu };
 
 // Column-major problem: D (m,n) = op(A) (m,k) * op(B) (k,n) + beta * D [+ bias (m)].
 // A and B share one dtype; D has it too unless d_f32.

@@ -171,6 +171,7 @@ void Model::plan_activations() {
 }
 
 Tensor Model::param(int index) {
+  cparams_current_ = false;   // the caller may write it
   const ParamInfo& info = infos_.at(static_cast<size_t>(index));
   return params_.slice(info.offset, info.shape);
 }
@@ -227,7 +228,10 @@ float Model::forward(const int32_t* inputs, const int32_t* targets, int64_t igno
       throw Error(fmt::format("token id {} at position {} is outside the vocabulary [0, {})", inputs[i], i, d.V),
                   "the data and model.vocab_size disagree: check the tokenizer");
   if (embedding) backend_.copy_from_host(tokens_, inputs);
-  if (compute_ != DType::kF32) backend_.convert(cparams_, params_);  // the optimizer may have moved params_
+  if (compute_ != DType::kF32 && !cparams_current_) {   // params_ may have moved since the last cast
+    backend_.convert(cparams_, params_);
+    cparams_current_ = true;
+  }
   if (embedding && ld_.tp > 1) encoder_forward_tp();
   else if (embedding) backend_.encoder_forward(encoded_.view({B_, T_, d.C}), tokens_, p(emb_), p(pos_));
   Tensor x = encoded_;  // (N,C)
@@ -321,8 +325,7 @@ void Model::backward(float loss_scale) {
     } else {
       Tensor dlogits = logits_.view({N, d.Vp});  // in place over the logits
       backend_.cross_entropy_backward(dlogits, dlogits, targets_, d.V, ignore_index_, grad_scale);
-      backend_.fill(s.dnorm, 0.0f);
-      backend_.matmul_backward(s.dnorm, g(head_), Tensor{}, dlogits, normf_, p(head_));
+      backend_.matmul_backward(s.dnorm, g(head_), Tensor{}, dlogits, normf_, p(head_), /*accumulate_dinp=*/false);
     }
     backend_.fill(s.dres, 0.0f);
     Tensor x = acts_[last].res2;  // (N,C)
@@ -377,17 +380,17 @@ void Model::backward_block(int64_t l, Tensor x) {
   // MLP branch: res2 = res1 + proj(act(fc(norm2(res1)))); s.dres holds d res2. Tensor parallel: the
   // row-parallel projection takes the full d res2 (SP: all-gathered); the column-parallel linear's
   // input gradient is a partial sum, all-reduced (SP: reduce-scattered) before the norm.
-  backend_.fill(s.dfch_act, 0.0f);
-  backend_.matmul_backward(s.dfch_act, g(lp.proj_w), g(lp.proj_b), gather_rows(s.dres), a.fch_act, p(lp.proj_w));
-  backend_.fill(s.dfch, 0.0f);
   if (d.llama) {
-    backend_.swiglu_backward(s.dfch, s.dfch_act, a.fch);
-  } else {
-    backend_.gelu_backward(s.dfch, s.dfch_act, a.fch);
+    backend_.matmul_backward(s.dfch_act, g(lp.proj_w), g(lp.proj_b), gather_rows(s.dres), a.fch_act, p(lp.proj_w),
+                             /*accumulate_dinp=*/false);
+    backend_.swiglu_backward(s.dfch, s.dfch_act, a.fch);   // writes s.dfch
+  } else {  // writes s.dfch = gelu'(fch) * (d res2 @ proj_w), one GEMM on CUDA (DGELU epilogue)
+    backend_.gelu_matmul_backward(s.dfch, s.dfch_act, g(lp.proj_w), g(lp.proj_b), gather_rows(s.dres), a.fch_act,
+                                  a.fch, p(lp.proj_w));
   }
   Tensor dnorm = row_partial(s.dnorm);  // (N,C)
-  backend_.fill(dnorm, 0.0f);
-  backend_.matmul_backward(dnorm, g(lp.fc_w), g(lp.fc_b), s.dfch, gather_rows(a.norm2), p(lp.fc_w));
+  backend_.matmul_backward(dnorm, g(lp.fc_w), g(lp.fc_b), s.dfch, gather_rows(a.norm2), p(lp.fc_w),
+                           /*accumulate_dinp=*/false);
   reduce_rows(s.dnorm, dnorm);
   if (d.llama) {
     backend_.rmsnorm_backward(s.dres, g(lp.norm2_w), s.dnorm, a.res1, p(lp.norm2_w), a.norm2_rstd);
@@ -396,20 +399,17 @@ void Model::backward_block(int64_t l, Tensor x) {
                                 a.norm2_mean, a.norm2_rstd);
   }
   // Attention branch: res1 = x + proj(attention(rope(qkv(norm1(x))))); s.dres now holds d res1.
-  backend_.fill(s.datty, 0.0f);
   backend_.matmul_backward(s.datty.view({N, ld_.A}), g(lp.attn_proj_w), g(lp.attn_proj_b), gather_rows(s.dres),
-                           a.atty.view({N, ld_.A}), p(lp.attn_proj_w));
+                           a.atty.view({N, ld_.A}), p(lp.attn_proj_w), /*accumulate_dinp=*/false);
   Tensor dqkv_attn = d.llama ? s.dqkv_rot : s.dqkv;  // (B,T,QKV) gradient of attention's input
   backend_.fill(dqkv_attn, 0.0f);
   backend_.attention_backward(dqkv_attn, s.datty, a.qkv, a.atty, a.lse, ld_.NH, ld_.NKV);
   if (d.llama) {
-    backend_.fill(s.dqkv, 0.0f);
-    backend_.rope_backward(s.dqkv, s.dqkv_rot, rope_cos_, rope_sin_, ld_.NH, ld_.NKV);
+    backend_.rope_backward(s.dqkv, s.dqkv_rot, rope_cos_, rope_sin_, ld_.NH, ld_.NKV);   // writes s.dqkv
   }
   dnorm = row_partial(s.dnorm);
-  backend_.fill(dnorm, 0.0f);
   backend_.matmul_backward(dnorm, g(lp.qkv_w), g(lp.qkv_b), s.dqkv.view({N, ld_.QKV}), gather_rows(a.norm1),
-                           p(lp.qkv_w));
+                           p(lp.qkv_w), /*accumulate_dinp=*/false);
   reduce_rows(s.dnorm, dnorm);
   if (d.llama) {
     backend_.rmsnorm_backward(s.dres, g(lp.norm1_w), s.dnorm, x, p(lp.norm1_w), a.norm1_rstd);

@@ -117,7 +117,18 @@ class Model {
   std::span<const ParamInfo> params() const { return infos_; }
   std::vector<HfTensor> hf_tensors() const;          // GPT2LMHeadModel / LlamaForCausalLM names & layouts
   nlohmann::json hf_config() const;                  // transformers config.json content
-  Tensor params_buffer() { return params_; }         // (P) flat, backend memory (fp32 master on CPU)
+  // (P) flat, backend memory (fp32 master on CPU). Asking for it (or for param()) marks the bf16
+  // compute copy stale: the caller may write the parameters, and the next forward recasts them.
+  Tensor params_buffer() {
+    cparams_current_ = false;
+    return params_;
+  }
+  // bf16 compute mode: the (P) bf16 copy of params_buffer() that forward() reads; empty in fp32.
+  Tensor compute_params_buffer() { return cparams_; }
+  // The caller has just written compute_params_buffer() as the cast of params_buffer() (AdamW does
+  // both in one pass): forwards skip their cast until params_buffer() or param() is asked for again.
+  // A recorded graph of forwards (train/step_graph) holds no cast when recorded after this call.
+  void compute_params_written() { cparams_current_ = compute_ != DType::kF32; }
   Tensor grads_buffer() { return grads_; }           // (P) flat
   Tensor param(int index);                           // view of one parameter in params_buffer()
   Tensor grad(int index);                            // view of one parameter's gradient
@@ -263,9 +274,10 @@ class Model {
   GradReadyHook grad_ready_;
   Buffer params_mem_, grads_mem_, acts_mem_;
   Tensor params_, grads_;            // (P) flat fp32: master weights and accumulated gradients
-  // bf16 compute mode only: params_ cast at every forward. Gradients stay fp32 (grads_) in every mode.
+  // bf16 compute mode only: params_ cast by forward unless current. Gradients stay fp32 (grads_) in every mode.
   Buffer compute_mem_;
   Tensor cparams_;                   // (P) bf16
+  bool cparams_current_ = false;     // cparams_ == cast(params_): forward skips the cast
   Tensor logits_row_;                // (Vp) fp32 staging for forward_last_logits
   size_t activation_bytes_ = 0;
   Tensor tokens_, targets_;          // (B,T) int32, backend memory

@@ -127,8 +127,7 @@ void Model::head_backward_tp(float grad_scale) {
   backend_.cross_entropy_shard_backward(dlogits, dlogits, ce_max_, ce_sums_.slice(0, {N}), targets_, ld_.vocab_begin,
                                         dims_.V, ignore_index_, grad_scale);
   Tensor dnorm = row_partial(scratch_.dnorm);  // (N,C)
-  backend_.fill(dnorm, 0.0f);
-  backend_.matmul_backward(dnorm, g(head_), Tensor{}, dlogits, gather_rows(normf_), p(head_));
+  backend_.matmul_backward(dnorm, g(head_), Tensor{}, dlogits, gather_rows(normf_), p(head_), /*accumulate_dinp=*/false);
   reduce_rows(scratch_.dnorm, dnorm);
 }
 

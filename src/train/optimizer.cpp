@@ -70,9 +70,12 @@ double AdamW::grad_norm(Tensor grads) {
   return std::sqrt(static_cast<double>(sq));
 }
 
-void AdamW::step(Tensor params, Tensor grads, double lr, double grad_norm) {
+void AdamW::step(Tensor params, Tensor grads, double lr, double grad_norm, Tensor compute_params) {
   PRIMUS_CHECK(!m_.empty(), "AdamW::step without moments (constructed with hold_state = false)");
-  backend_.adamw_update(params, Tensor{}, m_, v_, grads, segments_, next_args(lr, grad_norm));
+  if (compute_params.empty())
+    backend_.adamw_update(params, Tensor{}, m_, v_, grads, segments_, next_args(lr, grad_norm));
+  else   // params is the master; the compute copy is written in the same pass
+    backend_.adamw_update(compute_params, params, m_, v_, grads, segments_, next_args(lr, grad_norm));
 }
 
 AdamWArgs AdamW::next_args(double lr, double grad_norm) {

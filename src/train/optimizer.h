@@ -26,8 +26,10 @@ class AdamW {
         int64_t num_params, bool hold_state = true);
   // Global L2 norm of grads (P), computed on the backend.
   double grad_norm(Tensor grads);
-  // One update with learning rate lr; clips to cfg.grad_clip_norm using the given norm.
-  void step(Tensor params, Tensor grads, double lr, double grad_norm);
+  // One update with learning rate lr; clips to cfg.grad_clip_norm using the given norm. With
+  // compute_params (P) (bf16 mixed precision), params is the fp32 master and compute_params
+  // receives its cast in the same pass (then tell the model: Model::compute_params_written()).
+  void step(Tensor params, Tensor grads, double lr, double grad_norm, Tensor compute_params = {});
   // The arguments of the next update, counted as taken (for an update run elsewhere: ZeRO-1).
   AdamWArgs next_args(double lr, double grad_norm);
   int64_t steps_taken() const { return t_; }

@@ -141,7 +141,10 @@ double Trainer::train_step(double lr, bool* skipped, double* grad_norm) {
   if (opts_.pipeline) *grad_norm = std::sqrt(opts_.pipeline->grad_norm_squared(*grad_norm * *grad_norm));
   *skipped = !finite(loss) || !finite(*grad_norm);
   if (!*skipped && sharded) opts_.grad_sync->sharded_step(model_.params_buffer(), optimizer_.next_args(lr, *grad_norm));
-  if (!*skipped && !sharded) optimizer_.step(model_.params_buffer(), grads, lr, *grad_norm);
+  if (!*skipped && !sharded) {   // mixed precision: AdamW also writes the bf16 copy the next forward reads
+    optimizer_.step(model_.params_buffer(), grads, lr, *grad_norm, model_.compute_params_buffer());
+    model_.compute_params_written();
+  }
   return loss;
 }
 

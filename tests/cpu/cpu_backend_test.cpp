@@ -105,12 +105,29 @@ TEST_F(CpuBackendTest, MatmulMatchesDoubleKernel) {
   for (int64_t i = 0; i < OC * C; ++i) EXPECT_NEAR(fdw2[i] - fdw[i], dw[i] - dw0[i], 1e-4);
 }
 
+// The default gelu_matmul_backward: dpre written = gelu'(pre) * (dout @ W), dweight/dbias accumulated.
+TEST_F(CpuBackendTest, GeluMatmulBackwardMatchesDoubleKernels) {
+  const int64_t OC = 9;
+  Vec pre = r.normal(N * C), w = r.normal(OC * C), dout = r.normal(N * OC), act(N * C), dact(N * C, 0.0);
+  Vec dpre(N * C), dw = r.normal(OC * C), db = r.normal(OC);
+  auto fpre = to_float(pre), fw = to_float(w), fdout = to_float(dout), fdw = to_float(dw), fdb = to_float(db);
+  gelu_forward_kernel(act.data(), pre.data(), N * C);
+  matmul_backward_kernel(dact.data(), dw.data(), db.data(), dout.data(), act.data(), w.data(), N, C, OC);
+  gelu_backward_kernel(dpre.data(), dact.data(), pre.data(), N * C);
+  auto fact = to_float(act), fdpre = poisoned_float(N * C), fscratch = poisoned_float(N * C);
+  be->gelu_matmul_backward(view(fdpre, {N, C}), view(fscratch, {N, C}), view(fdw, {OC, C}), view(fdb, {OC}),
+                           view(fdout, {N, OC}), view(fact, {N, C}), view(fpre, {N, C}), view(fw, {OC, C}));
+  EXPECT_TRUE(all_close(fdpre, dpre, kTol));
+  EXPECT_TRUE(all_close(fdw, dw, kTol));
+  EXPECT_TRUE(all_close(fdb, db, kTol));
+}
+
 TEST_F(CpuBackendTest, RopeAndAttentionMatchDoubleKernels) {
   Vec qkv = r.normal(B * T * C3), cos = r.uniform(T * HS / 2, -1, 1), sin = r.uniform(T * HS / 2, -1, 1);
   Vec dout = r.normal(B * T * NH * HS), drope = r.normal(B * T * C3);
   Vec roped(B * T * C3), out(B * T * NH * HS), lse(B * NH * T), dqkv = r.normal(B * T * C3), dinp = r.normal(B * T * C3);
   auto fqkv = to_float(qkv), fcos = to_float(cos), fsin = to_float(sin), fdout = to_float(dout);
-  auto fdrope = to_float(drope), fdqkv = to_float(dqkv), fdinp = to_float(dinp);
+  auto fdrope = to_float(drope), fdqkv = to_float(dqkv), fdinp = poisoned_float(B * T * C3);   // rope writes dinp
   rope_forward_kernel(roped.data(), qkv.data(), cos.data(), sin.data(), B, T, NH, NKV, HS);
   attention_forward_kernel(out.data(), lse.data(), roped.data(), B, T, NH, NKV, HS);
   attention_backward_kernel(dqkv.data(), dout.data(), roped.data(), out.data(), lse.data(), B, T, NH, NKV, HS);
@@ -134,8 +151,9 @@ TEST_F(CpuBackendTest, PointwiseOpsMatchDoubleKernels) {
   Vec inp = r.normal(N * 2 * FF), dout = r.normal(N * 2 * FF), dout_half = r.normal(N * FF);
   Vec gelu(N * 2 * FF), dgelu = r.normal(N * 2 * FF), swiglu(N * FF), dswiglu = r.normal(N * 2 * FF);
   auto finp = to_float(inp), fdout = to_float(dout), fdout_half = to_float(dout_half);
-  auto fgelu = poisoned_float(N * 2 * FF), fdgelu = to_float(dgelu), fswiglu = poisoned_float(N * FF);
-  auto fdswiglu = to_float(dswiglu);
+  // The GELU and SwiGLU backward write dinp: start the backend's from NaN.
+  auto fgelu = poisoned_float(N * 2 * FF), fdgelu = poisoned_float(N * 2 * FF), fswiglu = poisoned_float(N * FF);
+  auto fdswiglu = poisoned_float(N * 2 * FF);
   gelu_forward_kernel(gelu.data(), inp.data(), N * 2 * FF);
   gelu_backward_kernel(dgelu.data(), dout.data(), inp.data(), N * 2 * FF);
   swiglu_forward_kernel(swiglu.data(), inp.data(), N, FF);

@@ -2,6 +2,7 @@
 // forward op in the same case, so saved statistics are the backend's own. Parameter gradients
 // (dweight, dbias, dwte, dwpe) are fp32 in most cases (mixed precision), the case's dtype in a few.
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "parity.h"
@@ -21,16 +22,30 @@ void memory_and_pointwise(std::vector<Case>& c, DType dt) {
   add(c, dt, "convert", {out("to_act", {131}), f32in("src", {131}), stat("to_f32", {131})},
       [](Backend& be, Ts& t) { be.convert(t[0], t[1]); be.convert(t[2], t[0]); });
   add(c, dt, "scale", {acc("t", {1031})}, [](Backend& be, Ts& t) { be.scale(t[0], 0.37f); });
-  add(c, dt, "gelu", {out("out", {3, 347}), in("inp", {3, 347}), acc("dinp", {3, 347}), in("dout", {3, 347})},
-      [](Backend& be, Ts& t) { be.gelu_forward(t[0], t[1]); be.gelu_backward(t[2], t[3], t[1]); });
-  add(c, dt, "swiglu", {out("out", {37, 29}), in("inp", {37, 58}), acc("dinp", {37, 58}), in("dout", {37, 29})},
-      [](Backend& be, Ts& t) { be.swiglu_forward(t[0], t[1]); be.swiglu_backward(t[2], t[3], t[1]); });
+  // GELU and SwiGLU backward write dinp. 16-byte packs with a tail of one element (3 x 347), whole
+  // packs only (5 x 1000, FF = 264), and odd FF (29: one element a thread).
+  for (Shape s : {Shape{3, 347}, Shape{5, 1000}})
+    add(c, dt, "gelu_" + std::to_string(s.numel()), {out("out", s), in("inp", s, randn(s.numel(), 31, 3.0f)),
+        out("dinp", s), in("dout", s)},
+        [](Backend& be, Ts& t) { be.gelu_forward(t[0], t[1]); be.gelu_backward(t[2], t[3], t[1]); });
+  for (int64_t FF : {29, 264})
+    add(c, dt, "swiglu_ff" + std::to_string(FF),
+        {out("out", {37, FF}), in("inp", {37, 2 * FF}, randn(37 * 2 * FF, 32, 3.0f)), out("dinp", {37, 2 * FF}),
+         in("dout", {37, FF})},
+        [](Backend& be, Ts& t) { be.swiglu_forward(t[0], t[1]); be.swiglu_backward(t[2], t[3], t[1]); });
   add(c, dt, "residual",
       {out("out", {5, 77}), in("a", {5, 77}), in("b", {5, 77}), acc("da", {5, 77}), acc("db", {5, 77}),
        in("dout", {5, 77})},
       [](Backend& be, Ts& t) { be.residual_forward(t[0], t[1], t[2]); be.residual_backward(t[3], t[4], t[5]); });
   add(c, dt, "residual_inplace_one_grad", {acc("a", {301}), in("b", {301}), acc("db", {301}), in("dout", {301})},
       [](Backend& be, Ts& t) { be.residual_forward(t[0], t[0], t[1]); be.residual_backward(Tensor{}, t[2], t[3]); });
+  add(c, dt, "residual_packs", {out("out", {8, 96}), in("a", {8, 96}), in("b", {8, 96}), acc("da", {8, 96}),
+       in("dout", {8, 96})},
+      [](Backend& be, Ts& t) { be.residual_forward(t[0], t[1], t[2]); be.residual_backward(t[3], Tensor{}, t[4]); });
+  add(c, dt, "fill_packs_zero", {out("filled", {1027}), out("zeroed", {333})},
+      [](Backend& be, Ts& t) { be.fill(t[0], -2.25f); be.fill(t[1], 0.0f); });
+  add(c, dt, "convert_packs", {out("to_act", {4099}), f32in("src", {4099}), stat("to_f32", {4099})},
+      [](Backend& be, Ts& t) { be.convert(t[0], t[1]); be.convert(t[2], t[0]); });
 }
 
 void encoder(std::vector<Case>& c, DType dt) {
@@ -104,6 +119,24 @@ void matmuls(std::vector<Case>& c, DType dt) {
          d.bias ? in("bias", {d.OC}) : none("bias")},
         [](Backend& be, Ts& t) { be.matmul_gelu_forward(t[0], t[1], t[2], t[3], t[4]); });
   }
+  // The GELU in front of a linear layer: dpre written (CUDA: cuBLASLt DGELU epilogue where C is a
+  // multiple of 8, else GEMM + gelu_backward); dact is scratch (an input here: not compared).
+  for (Dims d : {Dims{"gelu_matmul_backward_aligned", 128, 64, 96, true},
+                 Dims{"gelu_matmul_backward_odd", 37, 45, 40, true}, Dims{"gelu_matmul_backward_nobias", 64, 192, 32, false}}) {
+    add(c, dt, d.name,
+        {in("pre", {d.N, d.C}, randn(d.N * d.C, 33, 2.0f)), out("act", {d.N, d.C}), in("weight", {d.OC, d.C}),
+         out("dpre", {d.N, d.C}), in("dact", {d.N, d.C}), f32acc("dweight", {d.OC, d.C}),
+         d.bias ? f32acc("dbias", {d.OC}) : none("dbias"), in("dout", {d.N, d.OC})},
+        [](Backend& be, Ts& t) {
+          be.gelu_forward(t[1], t[0]);
+          be.gelu_matmul_backward(t[3], t[4], t[5], t[6], t[7], t[1], t[0], t[2]);
+        });
+  }
+  // dinp written (accumulate_dinp = false): poisoned first, so a GEMM that read it would fail.
+  add(c, dt, "matmul_backward_write_dinp",
+      {in("inp", {70, 48}), in("weight", {96, 48}), out("dinp", {70, 48}), f32acc("dweight", {96, 48}),
+       f32acc("dbias", {96}), in("dout", {70, 96})},
+      [](Backend& be, Ts& t) { be.matmul_backward(t[2], t[3], t[4], t[5], t[0], t[1], /*accumulate_dinp=*/false); });
   // Parameter gradients in the activations' dtype (the other cases accumulate them in fp32, as the
   // models do); layernorm_wide does the same for the norms.
   add(c, dt, "matmul_backward_dweight_only",
@@ -117,12 +150,25 @@ void rope_and_attention(std::vector<Case>& c, DType dt) {
     auto [cs, sn] = rope_tables(T, HS);
     add(c, dt, "rope",
         {out("out", {B, T, W}), in("inp", {B, T, W}), f32in("cos", {T, HS / 2}, cs), f32in("sin", {T, HS / 2}, sn),
-         acc("dinp", {B, T, W}), in("dout", {B, T, W})},
+         out("dinp", {B, T, W}), in("dout", {B, T, W})},
         [](Backend& be, Ts& t) {
           be.rope_forward(t[0], t[1], t[2], t[3], 4, 2);
           be.rope_backward(t[4], t[5], t[2], t[3], 4, 2);
         });
     add(c, dt, "rope_inplace", {acc("qkv", {B, T, W}), f32in("cos", {T, HS / 2}, cs), f32in("sin", {T, HS / 2}, sn)},
+        [](Backend& be, Ts& t) { be.rope_forward(t[0], t[0], t[1], t[2], 4, 2); });
+  }
+  {  // HS 64: four pairs a thread (packed loads of the tables too)
+    const int64_t B = 2, T = 13, NH = 4, NKV = 2, HS = 64, W = (NH + 2 * NKV) * HS;
+    auto [cs, sn] = rope_tables(T, HS);
+    add(c, dt, "rope_hs64",
+        {out("out", {B, T, W}), in("inp", {B, T, W}), f32in("cos", {T, HS / 2}, cs), f32in("sin", {T, HS / 2}, sn),
+         out("dinp", {B, T, W}), in("dout", {B, T, W})},
+        [](Backend& be, Ts& t) {
+          be.rope_forward(t[0], t[1], t[2], t[3], 4, 2);
+          be.rope_backward(t[4], t[5], t[2], t[3], 4, 2);
+        });
+    add(c, dt, "rope_hs64_inplace", {acc("qkv", {B, T, W}), f32in("cos", {T, HS / 2}, cs), f32in("sin", {T, HS / 2}, sn)},
         [](Backend& be, Ts& t) { be.rope_forward(t[0], t[0], t[1], t[2], 4, 2); });
   }
   struct Dims { const char* name; int64_t B, T, NH, NKV, HS; };
@@ -133,7 +179,9 @@ void rope_and_attention(std::vector<Case>& c, DType dt) {
                  Dims{"attention_hs80", 1, 35, 2, 2, 80}, Dims{"attention_hs256", 1, 20, 1, 1, 256},
                  // GQA ratios 4 and 8, odd T over several 64-key and 128-query tiles (masked and unmasked)
                  Dims{"attention_gqa4_hs128_long", 2, 261, 8, 2, 128}, Dims{"attention_gqa8_hs64_long", 2, 333, 8, 1, 64},
-                 Dims{"attention_gqa4_hs64_t65", 1, 65, 4, 1, 64}, Dims{"attention_gqa8_hs128_t127", 1, 127, 8, 1, 128}}) {
+                 Dims{"attention_gqa4_hs64_t65", 1, 65, 4, 1, 64}, Dims{"attention_gqa8_hs128_t127", 1, 127, 8, 1, 128},
+                 // T a multiple of the 64-row tiles (no rows past T)
+                 Dims{"attention_gqa2_hs64_t256", 2, 256, 4, 2, 64}, Dims{"attention_gqa2_hs128_t192", 1, 192, 4, 2, 128}}) {
     const int64_t W = (d.NH + 2 * d.NKV) * d.HS;
     add(c, dt, d.name,
         {out("out", {d.B, d.T, d.NH * d.HS}), stat("lse", {d.B, d.NH, d.T}), in("qkv", {d.B, d.T, W}),
@@ -188,6 +236,26 @@ void loss_and_optimizer(std::vector<Case>& c, DType dt) {
       {acc("params", {P}, p), none("master"), f32acc("m", {P}, randn(P, 13, 0.1f)), f32acc("v", {P}, v),
        in("grads", {P})},
       adamw);
+  // Segments of several 4096-element chunks at odd offsets (packs of 4 plus single elements at both
+  // ends), a 3-element segment, a gap left untouched.
+  const int64_t PL = 20000;
+  std::vector<float> pl = randn(PL, 15);
+  for (float& x : pl) x = round_bf16(x);
+  std::vector<float> vl = randn(PL, 16, 0.01f);
+  for (float& x : vl) x = std::fabs(x);
+  auto adamw_large = [](Backend& be, Ts& t) {
+    const ParamSegment segs[] = {{0, 3, 0.1f}, {3, 9001, 0.1f}, {9004, 1000, 0.0f}, {10101, 9899, 0.1f}};
+    AdamWArgs a{.lr = 1e-2f, .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .step = 2, .grad_scale = 0.7f};
+    be.adamw_update(t[0], t[1], t[2], t[3], t[4], segs, a);
+  };
+  add(c, dt, "adamw_master_chunks",
+      {acc("params", {PL}, pl), f32acc("master", {PL}, pl), f32acc("m", {PL}, randn(PL, 17, 0.1f)),
+       f32acc("v", {PL}, vl), in("grads", {PL})},
+      adamw_large);
+  add(c, dt, "adamw_no_master_chunks",
+      {acc("params", {PL}, pl), none("master"), f32acc("m", {PL}, randn(PL, 17, 0.1f)), f32acc("v", {PL}, vl),
+       f32in("grads", {PL})},
+      adamw_large);
   add(c, dt, "grad_norm_squared", {stat("out", {1}), in("grads", {4099})},
       [](Backend& be, Ts& t) { be.grad_norm_squared(t[0], t[1]); });
 }
