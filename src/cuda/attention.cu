@@ -330,11 +330,23 @@ bool attention_legacy_kernels() {
   return legacy;
 }
 
+bool attention_wgmma_kernels() {
+  static const bool on = [] {
+    const char* v = std::getenv("PRIMUS_ATTENTION_WGMMA");
+    const bool off = v != nullptr && v[0] == '0';
+    return !off && !attention_legacy_kernels() && attention_wgmma_device();
+  }();
+  return on;
+}
+
 void attention_forward_launch(void* out, float* lse, const void* qkv, DType dt, int64_t B, int64_t T, int64_t NH,
                               int64_t NKV, int64_t HS, cudaStream_t s) {
   if (B * T == 0) return;
   if (dt == DType::kBF16 && (HS == 64 || HS == 128) && aligned16(out) && aligned16(qkv)) {
-    attention_forward_mma_launch(out, lse, qkv, B, T, NH, NKV, HS, s);
+    if (attention_wgmma_kernels())
+      attention_forward_wgmma_launch(out, lse, qkv, B, T, NH, NKV, HS, s);
+    else
+      attention_forward_mma_launch(out, lse, qkv, B, T, NH, NKV, HS, s);
     return;
   }
   Dims dm{B, T, NH, NKV, (NH + 2 * NKV) * HS, static_cast<int>(HS)};

@@ -235,13 +235,17 @@ void backward(bf16* dqkv, const bf16* dout, const bf16* qkv, const bf16* out, co
   const unsigned elem_blocks = static_cast<unsigned>((chunks + 255) / 256);
   attention_backward_prepare_kernel<HS><<<elem_blocks, 256, 0, s>>>(D, dq_acc, dout, out, dm);
   PRIMUS_CUDA_CHECK_LAUNCH();
-  constexpr int kBk = 16 * kWarps;
-  constexpr size_t smem = onepass_smem_bytes<HS, kWarps, kBq>();
-  const unsigned tiles = static_cast<unsigned>((dm.T + kBk - 1) / kBk);
-  allow_smem(attention_backward_onepass_kernel<HS, kWarps, kBq>, smem);
-  attention_backward_onepass_kernel<HS, kWarps, kBq><<<dim3(tiles, (unsigned)dm.NKV, (unsigned)dm.B), 32 * kWarps, smem,
-                                                  s>>>(dqkv, dq_acc, dout, qkv, lse, D, dm);
-  PRIMUS_CUDA_CHECK_LAUNCH();
+  if (attention_wgmma_kernels()) {
+    attention_backward_wgmma_main_launch(dqkv, dq_acc, dout, qkv, lse, D, dm.B, dm.T, dm.NH, dm.NKV, HS, s);
+  } else {
+    constexpr int kBk = 16 * kWarps;
+    constexpr size_t smem = onepass_smem_bytes<HS, kWarps, kBq>();
+    const unsigned tiles = static_cast<unsigned>((dm.T + kBk - 1) / kBk);
+    allow_smem(attention_backward_onepass_kernel<HS, kWarps, kBq>, smem);
+    attention_backward_onepass_kernel<HS, kWarps, kBq><<<dim3(tiles, (unsigned)dm.NKV, (unsigned)dm.B), 32 * kWarps,
+                                                         smem, s>>>(dqkv, dq_acc, dout, qkv, lse, D, dm);
+    PRIMUS_CUDA_CHECK_LAUNCH();
+  }
   attention_backward_dq_kernel<HS><<<elem_blocks, 256, 0, s>>>(dqkv, dq_acc, dm, 1.0f / std::sqrt((float)HS));
   PRIMUS_CUDA_CHECK_LAUNCH();
 }

@@ -86,6 +86,17 @@ size_t attention_backward_onepass_workspace_bytes(int64_t B, int64_t T, int64_t 
 void attention_backward_onepass_launch(void* dqkv, const void* dout, const void* qkv, const void* out,
                                        const float* lse, float* workspace, int64_t B, int64_t T, int64_t NH,
                                        int64_t NKV, int64_t HS, cudaStream_t s);
+// Hopper kernels (attention_wgmma_forward.cu, attention_wgmma_backward.cu; wgmma, sm_90a): used
+// when attention_wgmma_kernels() (compute capability 9.x, PRIMUS_ATTENTION_WGMMA not 0, not legacy).
+bool attention_wgmma_device();
+bool attention_wgmma_kernels();
+void attention_forward_wgmma_launch(void* out, float* lse, const void* qkv, int64_t B, int64_t T, int64_t NH,
+                                    int64_t NKV, int64_t HS, cudaStream_t s);
+// The one-pass backward's main kernel on wgmma: dq_acc and D as attention_backward_onepass_launch
+// prepares them (it calls this one between its prepare and dq kernels).
+void attention_backward_wgmma_main_launch(void* dqkv, float* dq_acc, const void* dout, const void* qkv,
+                                          const float* lse, const float* D, int64_t B, int64_t T, int64_t NH,
+                                          int64_t NKV, int64_t HS, cudaStream_t s);
 // D (B,NH,T) fp32 is a workspace the dq kernel fills with rowsum(dout * out).
 void attention_backward_mma_launch(void* dqkv, const void* dout, const void* qkv, const void* out, const float* lse,
                                    float* D, int64_t B, int64_t T, int64_t NH, int64_t NKV, int64_t HS,
