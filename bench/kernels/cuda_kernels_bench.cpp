@@ -172,6 +172,19 @@ void bench_step_pointwise(Backend& be) {
   }
   {
     Arena a{be, {}};
+    const int64_t N = 32768, Vp = 50304, V = 50257;   // GPT-2 logits, in place as the model runs it
+    Tensor logits = random_bf16(a, {N, Vp}, 26), losses = a.make(f32, {N}), targets = a.make(DType::kI32, {N});
+    const double l = 2.0 * N * Vp;
+    report_bytes("cross_entropy_forward", N, Vp, time_ms(be, [&] { be.cross_entropy_forward(losses, logits, targets, V, -1); }, 5), l);
+    be.cross_entropy_forward(losses, logits, targets, V, -1);
+    report_bytes("cross_entropy_backward", N, Vp,
+                 time_ms(be, [&] { be.cross_entropy_backward(logits, logits, targets, V, -1, 1.0f / N); }, 5), 2 * l);
+    report_bytes("cross_entropy_backward +losses", N, Vp,
+                 time_ms(be, [&] { be.cross_entropy_backward(logits, logits, targets, V, -1, 1.0f / N, losses); }, 5),
+                 2 * l);
+  }
+  {
+    Arena a{be, {}};
     // Llama 1.5B's parameter groups: embedding, 16 x (norm, 60.8M of matrices, norm), final norm, head.
     std::vector<primus::ParamSegment> segs;
     int64_t P = 0;

@@ -79,5 +79,7 @@ inline std::pair<std::vector<float>, std::vector<float>> rope_tables(int64_t T, 
 
 // The table: every op for one dtype.
 std::vector<Case> cases_for(DType dt);
+// The norms' cases at model widths (norm_parity_cases.cpp).
+std::vector<Case> norm_cases_for(DType dt);
 
 }  // namespace primus::parity

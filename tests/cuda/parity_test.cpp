@@ -125,6 +125,10 @@ std::string case_name(const ::testing::TestParamInfo<Case>& info) { return info.
 std::vector<Case> all_cases() {
   std::vector<Case> all = cases_for(DType::kF32), bf = cases_for(DType::kBF16);
   all.insert(all.end(), bf.begin(), bf.end());
+  for (DType dt : {DType::kF32, DType::kBF16}) {
+    std::vector<Case> norms = norm_cases_for(dt);
+    all.insert(all.end(), norms.begin(), norms.end());
+  }
   return all;
 }
 
