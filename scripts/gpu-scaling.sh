@@ -31,7 +31,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>
 if [ "$mode" = graphs ]; then
   tests=$(dirname "$primus")/test_dist_mpi
   if [ -x "$tests" ]; then
-    "${mpi[@]}" -np 2 "$tests" --gtest_filter='Nccl*' 2>&1 | tee "$out/nccl-tests.log" | grep -E '^\[( +OK|  FAILED|  PASSED|  SKIPPED) |DP2:'
+    "${mpi[@]}" -np 2 "$tests" --gtest_filter='Nccl*' 2>&1 | tee "$out/nccl-tests.log" | grep -E '^\[( +OK|  FAILED|  PASSED|  SKIPPED) | x2: loss'
     echo "nccl tests exit ${PIPESTATUS[0]}"
   else
     echo "no $tests: NCCL tests not run"

@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <thread>
+#include <vector>
 
 namespace primus::dist {
 namespace {
@@ -30,6 +31,7 @@ class NcclComm final : public Comm {
     timeout_s_ = comm_timeout_seconds();
   }
   ~NcclComm() override {
+    for (cudaEvent_t e : capture_events_) cudaEventDestroy(e);
     if (comm_) ncclCommDestroy(comm_);
     if (stream_) cudaStreamDestroy(stream_);
   }
@@ -67,8 +69,14 @@ class NcclComm final : public Comm {
     cuda_check(cudaStreamWaitEvent(stream_, ready, 0), "cudaStreamWaitEvent");
     nccl_check(ncclAllReduce(t.data, t.data, t.numel(), type(t.dtype), nccl_op(op), comm_, stream_), "ncclAllReduce");
     cuda_check(cudaEventRecord(done, stream_), "cudaEventRecord");
-    cudaEventDestroy(ready);   // released once recorded work completes
-    return std::make_unique<Request>(this, compute, done, capture == cudaStreamCaptureStatusActive);
+    const bool captured = capture == cudaStreamCaptureStatusActive;
+    if (captured) {   // kept while the communicator lives: the capture may still refer to them
+      capture_events_.push_back(ready);
+      capture_events_.push_back(done);
+    } else {
+      cudaEventDestroy(ready);   // released once recorded work completes
+    }
+    return std::make_unique<Request>(this, compute, done, captured);
   }
   void reduce_scatter(Tensor out, Tensor in, ReduceOp op) override {
     if (in.device == DeviceKind::kCPU) return mpi_->reduce_scatter(out, in, op);
@@ -198,7 +206,7 @@ class NcclComm final : public Comm {
         : comm_(comm), compute_(compute), done_(done), captured_(captured) {}
     ~Request() override {
       wait();
-      cudaEventDestroy(done_);
+      if (!captured_) cudaEventDestroy(done_);   // a captured one belongs to the communicator
     }
     void wait() override {
       if (waited_) return;
@@ -219,6 +227,7 @@ class NcclComm final : public Comm {
   int device_ = 0;
   ncclComm_t comm_ = nullptr;
   cudaStream_t stream_ = nullptr;
+  std::vector<cudaEvent_t> capture_events_;   // events of captured all_reduce_start calls
   double timeout_s_ = 600.0;
 };
 

@@ -6,7 +6,7 @@
 namespace primus::train {
 
 DataParallelSync::DataParallelSync(Comm& dp, Backend& backend, bool overlap, int64_t bucket_elems)
-    : dp_(dp, bucket_elems), backend_(backend), overlap_(overlap) {}
+    : dp_(dp, bucket_elems), backend_(backend), overlap_(overlap), recordable_(overlap && dp.records_into_graphs()) {}
 
 bool DataParallelSync::start_overlap(Tensor grads) {
   if (!overlap_) return false;

@@ -20,11 +20,13 @@ class DataParallelSync final : public GradSync {
   double average(double value) override { return dp_.average(static_cast<float>(value)); }
   bool start_overlap(Tensor grads) override;
   void grads_ready(int64_t offset, int64_t size) override { dp_.grads_ready(offset, size); }
+  // Overlapped on a communicator that records its started all-reduces into CUDA graphs (NCCL).
+  bool recordable() const override { return recordable_; }
 
  private:
   dist::DataParallel dp_;
   Backend& backend_;
-  bool overlap_;
+  bool overlap_, recordable_;
 };
 
 // The optimizer is planned on the first gradients (P is the model's buffer size).

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "core/log.h"
 #include "train/trainer.h"
 
 namespace primus::train {
@@ -84,6 +85,28 @@ void StepGraph::record(Tensor loss_sum) {
   recorded_ = true;
   recorded_counts_ = counts_;
   recorded_loss_ = loss_sum;
+}
+
+std::unique_ptr<StepGraph> make_step_graph(const config::ExperimentConfig& cfg, models::Model& model, int64_t accum,
+                                           GradSync* sync, bool pipeline, bool log) {
+  if (!cfg.backend.cuda_graphs || !model.backend().supports_graphs()) return nullptr;
+  const bool zero1 = sync && sync->shards_optimizer();
+  const char* why_not = cfg.parallel.tensor > 1 || model.shard().tp_size() > 1 ? "tensor parallelism"
+                        : cfg.parallel.pipeline > 1 || pipeline                ? "pipeline parallelism"
+                        : sync && !zero1 && !sync->recordable() ? "a data-parallel sync that cannot be recorded"
+                                                                : nullptr;
+  if (log && (why_not || sync)) {
+    if (why_not)
+      log_info("CUDA graph: off under {}; the step runs eagerly", why_not);
+    else if (zero1)
+      log_info("CUDA graph: the micro-batch loop is recorded once and replayed; ZeRO-1's reduce-scatter, norm and "
+               "all-gather run after it");
+    else
+      log_info("CUDA graph: the micro-batch loop with its data-parallel bucket all-reduces is recorded once and "
+               "replayed");
+  }
+  if (why_not) return nullptr;
+  return std::make_unique<StepGraph>(model, accum, cfg.data.ignore_index, true, zero1 ? nullptr : sync);
 }
 
 }  // namespace primus::train

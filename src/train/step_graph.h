@@ -10,10 +10,16 @@
 // runs at the end of the loop, so the graph holds the bucket all-reduces too; the trainer then
 // leaves the average to this class. Every rank must replay or run eagerly alike (NCCL: whether a
 // collective is captured is a collective property), so the ranks agree on each step's choice.
+// Which layouts record (make_step_graph): one process; plain data parallelism over NCCL, bucket
+// all-reduces included; ZeRO-1, whose reduce-scatter, norm and all-gather then run eagerly after
+// the replayed loop (they wait on the host). Not tensor or pipeline parallelism, whose collectives
+// sit inside the forward and backward and wait on the host.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <vector>
 
+#include "config/experiment.h"
 #include "data/loader.h"
 #include "models/model.h"
 
@@ -51,5 +57,11 @@ class StepGraph {
   bool record_ = true, recorded_ = false;
   int64_t replays_ = 0, eager_ = 0;
 };
+
+// The trainer's step graph for this layout, or null (backend.cuda_graphs off, no graphs on this
+// backend, tensor or pipeline parallel, or a data-parallel sync that overlaps backward but cannot be
+// recorded). `pipeline`: a pipeline schedule runs the steps. `log`: say once which it is.
+std::unique_ptr<StepGraph> make_step_graph(const config::ExperimentConfig& cfg, models::Model& model, int64_t accum,
+                                           GradSync* sync, bool pipeline, bool log);
 
 }  // namespace primus::train

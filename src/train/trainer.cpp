@@ -72,11 +72,8 @@ Trainer::Trainer(const config::ExperimentConfig& cfg, models::Model& model, data
     out_ = std::make_unique<Outputs>(writer ? cfg.logging.progress : "off", cfg.train.steps);
   loss_mem_ = model.backend().alloc(sizeof(float));
   loss_sum_ = loss_mem_.as(DType::kF32, {1});
-  // The micro-batch loop as a recorded graph: one model replica, one process (a data-parallel
-  // sync reduces between and during backwards), no model shards.
-  if (cfg.backend.cuda_graphs && model.backend().supports_graphs() && opts_.dp_size == 1 && !opts_.grad_sync &&
-      cfg.parallel.tensor == 1 && cfg.parallel.pipeline == 1)
-    graph_ = std::make_unique<StepGraph>(model, accum_, cfg.data.ignore_index);
+  // The micro-batch loop as a recorded graph (CUDA), where the layout allows (see step_graph.h).
+  graph_ = make_step_graph(cfg, model, accum_, opts_.grad_sync, opts_.pipeline != nullptr, writer);
   const DType compute = config::compute_dtype(cfg.precision);
   out_->peak_tflops = peak_tflops(device_product_name(model.backend().name()), compute,
                                   static_cast<int>(cfg.backend.threads));
@@ -128,7 +125,7 @@ double Trainer::train_step(double lr, bool* skipped, double* grad_norm) {
                                     cfg_.data.ignore_index);
   if (opts_.after_backward) opts_.after_backward(state_.step, grads);
   if (opts_.grad_sync) {
-    opts_.grad_sync->average_grads(grads);
+    if (!graph_ || !graph_->averages_grads()) opts_.grad_sync->average_grads(grads);
     loss = opts_.grad_sync->average(loss);
   }
   model_.reduce_tp_grads();   // sequence parallel: after the data-parallel sum (they commute), which may overlap backward

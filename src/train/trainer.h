@@ -42,6 +42,10 @@ class GradSync {
   // average_grads() then completes what was started.
   virtual bool start_overlap(Tensor grads) { return false; }
   virtual void grads_ready(int64_t offset, int64_t size) {}
+  // True when everything from start_overlap() to average_grads() only queues device work (NCCL
+  // buckets ordered by events, no host waits): the step graph (backend.cuda_graphs) then records
+  // it with the micro-batch loop and calls average_grads() itself; the trainer does not.
+  virtual bool recordable() const { return false; }
   // Bytes of optimizer state held by the sync (ZeRO-1: this rank's moment shards).
   virtual size_t optimizer_state_bytes() const { return 0; }
 };
@@ -59,7 +63,8 @@ struct TrainerOptions {
   GradSync* grad_sync = nullptr;   // required when dp_size > 1
   std::string checkpoints_dir;     // empty: no checkpoints
   std::string metrics_path;        // empty: no metrics.jsonl
-  // Test hook, called after each step's backward with the 0-based step and the gradients (P).
+  // Test hook, called after each step's backward with the 0-based step and the gradients (P)
+  // (already averaged over the data-parallel ranks when the step graph does the average).
   std::function<void(int64_t step, Tensor grads)> after_backward;
   // Test hook passed to every checkpoint save (see CheckpointSaveOptions::before_publish).
   std::function<void(const std::string& tmp_dir)> before_publish;

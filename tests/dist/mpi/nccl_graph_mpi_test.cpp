@@ -2,7 +2,8 @@
 // rank has a GPU, CUDA was built and there are at least 2 ranks): an all-reduce started while the
 // compute stream is being recorded lands in the graph and runs at every replay, and the trainer's
 // DP run with backend.cuda_graphs gives the losses and weights of the same DP run without the
-// graph for 20 steps (tiny GPT-2 and Llama, fp32 and bf16, two micro-batches a step, small buckets).
+// graph for 20 steps (tiny GPT-2 and Llama, fp32 and bf16, two micro-batches a step, small buckets),
+// and so does ZeRO-1 (whose loop alone is recorded).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include "models/model.h"
 #include "runtime/backends.h"
 #include "train/data_parallel_sync.h"
+#include "train/optimizer.h"
 #include "train/trainer.h"
 #include "world.h"
 
@@ -116,7 +118,7 @@ struct DpRun {
   int64_t replays = 0;
 };
 
-DpRun train_dp(Backend& gpu, Comm& nccl, config::ExperimentConfig cfg, bool graphs) {
+DpRun train_dp(Backend& gpu, Comm& nccl, config::ExperimentConfig cfg, bool graphs, bool zero1) {
   cfg.backend.cuda_graphs = graphs;
   models::Model model(cfg.model, gpu, cfg.train.micro_batch_size, cfg.train.seq_len,
                       config::compute_dtype(cfg.precision));
@@ -124,10 +126,11 @@ DpRun train_dp(Backend& gpu, Comm& nccl, config::ExperimentConfig cfg, bool grap
   auto loader = data::make_loader(cfg.data, data::Split::kTrain, cfg.train.micro_batch_size, cfg.train.seq_len,
                                   nccl.rank(), nccl.size(), cfg.train.seed, cfg.model.vocab_size);
   train::DataParallelSync sync(nccl, gpu, /*overlap=*/true, /*bucket_elems=*/2000);   // several buckets
+  train::ZeroSync zero(nccl, gpu, train::plan_decay_segments(model.params(), cfg.optim));
   train::TrainerOptions o;
   o.dp_rank = nccl.rank();
   o.dp_size = nccl.size();
-  o.grad_sync = &sync;
+  o.grad_sync = zero1 ? static_cast<train::GradSync*>(&zero) : &sync;
   train::Trainer trainer(cfg, model, *loader, nullptr, o);
   DpRun r;
   r.losses = trainer.run().losses;
@@ -137,32 +140,37 @@ DpRun train_dp(Backend& gpu, Comm& nccl, config::ExperimentConfig cfg, bool grap
   return r;
 }
 
-TEST_F(NcclGraph, DataParallelReplayMatchesEagerFor20Steps) {
+void replay_matches_eager(Backend& gpu, Comm& nccl, bool zero1) {
+  const char* what = zero1 ? "ZeRO-1" : "DP";
   for (const std::string arch : {"gpt2", "llama"})
     for (const std::string compute : {"fp32", "bf16"}) {
       const config::ExperimentConfig cfg = tiny(arch, compute);
-      const DpRun eager = train_dp(*gpu_, *nccl_, cfg, false), graph = train_dp(*gpu_, *nccl_, cfg, true);
+      const DpRun eager = train_dp(gpu, nccl, cfg, false, zero1), graph = train_dp(gpu, nccl, cfg, true, zero1);
       EXPECT_EQ(eager.replays, 0);
       EXPECT_EQ(graph.replays, 19) << "the first step runs eagerly, the others replay";
       ASSERT_EQ(eager.losses.size(), 20u);
       ASSERT_EQ(graph.losses.size(), 20u);
-      EXPECT_LT(graph.losses.back(), graph.losses.front()) << arch << " " << compute;
+      EXPECT_LT(graph.losses.back(), graph.losses.front()) << what << " " << arch << " " << compute;
       for (size_t i = 0; i < 20; ++i)
         EXPECT_NEAR(graph.losses[i], eager.losses[i], 1e-6 * std::abs(eager.losses[i]))
-            << arch << " " << compute << " step " << i + 1;
+            << what << " " << arch << " " << compute << " step " << i + 1;
       double worst = 0;
       for (size_t i = 0; i < eager.params.size(); ++i)
         worst = std::max(worst, static_cast<double>(std::abs(graph.params[i] - eager.params[i])));
-      EXPECT_LE(worst, 1e-6) << arch << " " << compute;
+      EXPECT_LE(worst, 1e-6) << what << " " << arch << " " << compute;
       // The replayed all-reduces kept the replicas identical: rank 0's weights on every rank.
       std::vector<float> root = graph.params;
       world().broadcast(host_tensor(root), 0);
-      EXPECT_EQ(root, graph.params) << arch << " " << compute << ": the ranks' weights differ after 20 replays";
+      EXPECT_EQ(root, graph.params) << what << " " << arch << " " << compute << ": the ranks' weights differ";
       if (world().rank() == 0)
-        std::printf("%s %s DP%d: loss %.5f -> %.5f, graph vs eager worst weight difference %.2e\n", arch.c_str(),
-                    compute.c_str(), world().size(), eager.losses.front(), eager.losses.back(), worst);
+        std::printf("%s %s %s x%d: loss %.5f -> %.5f, graph vs eager worst weight difference %.2e\n", arch.c_str(),
+                    compute.c_str(), what, world().size(), eager.losses.front(), eager.losses.back(), worst);
     }
 }
+
+TEST_F(NcclGraph, DataParallelReplayMatchesEagerFor20Steps) { replay_matches_eager(*gpu_, *nccl_, false); }
+
+TEST_F(NcclGraph, Zero1ReplayMatchesEagerFor20Steps) { replay_matches_eager(*gpu_, *nccl_, true); }
 
 }  // namespace
 }  // namespace primus::dist::testing
