@@ -1,8 +1,9 @@
 // `primus train -c exp.yaml [--set k=v] [--resume | --force] [--init-from DIR]`: loads and
 // validates the experiment, makes the backend and runs train::run_training. Under mpirun or srun
-// every rank runs this: the ranks form one data-parallel group (train::DataParallelSync behind the
-// trainer's GradSync hook; with parallel.zero = 1 train::ZeroSync does the update), and a
-// rank that fails takes the others down naming itself.
+// every rank runs this: the ranks form a process mesh (tensor, data, pipeline); the data group
+// syncs gradients (train::DataParallelSync behind the trainer's GradSync hook; with
+// parallel.zero = 1 train::ZeroSync shards the optimizer of this rank's model shard and does the
+// update), and a rank that fails takes the others down naming itself.
 #include <cmath>
 #include <memory>
 
@@ -52,19 +53,10 @@ void add_train_command(CLI::App& app) {
     default_logger().set_rank(world->rank(), world->size());
     dist::run_or_abort(*world, [&] {
       const dist::MeshShape shape = dist::validate_layout(cfg, world->size());
-      if (shape.pipeline > 1 && cfg.parallel.zero == 1)
-        throw usage_error(fmt::format("parallel.zero = 1 with parallel.pipeline = {}: ZeRO-1 under pipeline "
-                                      "parallelism is not implemented so far", shape.pipeline),
-                          "set parallel.zero=0 (plain data parallelism) or parallel.pipeline=1");
-      if (shape.tensor > 1 && cfg.parallel.zero == 1)
-        throw usage_error(fmt::format("parallel.zero = 1 with parallel.tensor = {}: ZeRO-1 under tensor parallelism "
-                                      "is not implemented so far", shape.tensor),
-                          "set parallel.zero=0 (plain data parallelism) or parallel.tensor=1");
       dist::ProcessMesh mesh(*world, shape);   // tensor-parallel peers share micro-batches; DP/ZeRO over the data group
       auto backend = runtime::make_backend(device, static_cast<int>(cfg.backend.threads));
       train::DataParallelSync dp_sync(mesh.data(), *backend);
-      train::ZeroSync zero_sync(mesh.data(), *backend,
-                                train::plan_decay_segments(models::plan_params(cfg.model), cfg.optim));
+      train::ZeroSync zero_sync(mesh.data(), *backend);   // shards this rank's model shard (the trainer sets it)
       train::GradSync& sync = cfg.parallel.zero == 1 ? static_cast<train::GradSync&>(zero_sync) : dp_sync;
       train::RunOptions run;
       run.resume = opts->resume;

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <string>
+#include <tuple>
 
 namespace primus::dist {
 
@@ -89,7 +90,7 @@ float DataParallel::average(float value) {
 }
 
 ZeroOptimizer::ZeroOptimizer(Comm& dp, Backend& backend, int64_t num_params,
-                             std::span<const ParamSegment> segments)
+                             std::span<const ParamSegment> segments, std::span<const FlatRange> norm_ranges)
     : dp_(dp), backend_(backend), num_params_(num_params), segments_(segments.begin(), segments.end()) {
   const int64_t D = dp.size();
   shard_size_ = num_params / D;
@@ -98,12 +99,25 @@ ZeroOptimizer::ZeroOptimizer(Comm& dp, Backend& backend, int64_t num_params,
   tail_size_ = num_params - tail_begin_;
   shard_segments_ = clip_segments(shard_begin_, shard_size_);
   tail_segments_ = clip_segments(tail_begin_, tail_size_);
-  const int64_t n = shard_size_ + tail_size_;
-  state_mem_ = backend.alloc(static_cast<size_t>(3 * n + 1) * sizeof(float));   // zero-filled
+  const std::vector<FlatRange> all{FlatRange{0, num_params}};
+  if (norm_ranges.empty()) norm_ranges = all;
+  // Each norm range's part in the shard, then in the tail, as offsets into grads_ (S + tail).
+  for (const auto& [begin, size, local] : {std::tuple{shard_begin_, shard_size_, int64_t{0}},
+                                           std::tuple{tail_begin_, tail_size_, shard_size_}}) {
+    for (const FlatRange& r : norm_ranges) {
+      PRIMUS_CHECK(r.offset >= 0 && r.size >= 0 && r.offset + r.size <= num_params, "norm range [{}, {}) of {}",
+                   r.offset, r.offset + r.size, num_params);
+      const int64_t lo = std::max(r.offset, begin), hi = std::min(r.offset + r.size, begin + size);
+      if (lo < hi) norm_pieces_.push_back(FlatRange{local + lo - begin, hi - lo});
+    }
+    if (local == 0) norm_shard_pieces_ = norm_pieces_.size();
+  }
+  const int64_t n = shard_size_ + tail_size_, k = std::max<int64_t>(1, static_cast<int64_t>(norm_pieces_.size()));
+  state_mem_ = backend.alloc(static_cast<size_t>(3 * n + k) * sizeof(float));   // zero-filled
   m_ = state_mem_.as(DType::kF32, Shape{n});                          // (S + tail)
   v_ = state_mem_.as(DType::kF32, Shape{n}, n * sizeof(float));       // (S + tail)
   grads_ = state_mem_.as(DType::kF32, Shape{n}, 2 * n * sizeof(float));   // (S + tail)
-  norm_ = state_mem_.as(DType::kF32, Shape{1}, 3 * n * sizeof(float));    // (1)
+  norm_ = state_mem_.as(DType::kF32, Shape{k}, 3 * n * sizeof(float));    // (norm pieces)
 }
 
 std::vector<ParamSegment> ZeroOptimizer::clip_segments(int64_t begin, int64_t size) const {
@@ -133,15 +147,15 @@ void ZeroOptimizer::reduce_scatter_grads(Tensor grads) {
 }
 
 float ZeroOptimizer::grad_norm_squared() {
+  const auto k = static_cast<int64_t>(norm_pieces_.size());
+  std::vector<float> sq(static_cast<size_t>(k));   // (norm pieces)
+  for (int64_t i = 0; i < k; ++i) {
+    const FlatRange& r = norm_pieces_[static_cast<size_t>(i)];
+    backend_.grad_norm_squared(norm_.slice(i, Shape{1}), grads_.slice(r.offset, Shape{r.size}));
+  }
+  if (k > 0) backend_.copy_to_host(sq.data(), norm_.slice(0, Shape{k}));   // one read for all pieces
   float local = 0.0f, tail = 0.0f;
-  if (shard_size_ > 0) {
-    backend_.grad_norm_squared(norm_, grads_.slice(0, Shape{shard_size_}));
-    backend_.copy_to_host(&local, norm_);
-  }
-  if (tail_size_ > 0) {
-    backend_.grad_norm_squared(norm_, grads_.slice(shard_size_, Shape{tail_size_}));
-    backend_.copy_to_host(&tail, norm_);
-  }
+  for (size_t i = 0; i < sq.size(); ++i) (i < norm_shard_pieces_ ? local : tail) += sq[i];
   Tensor t{&local, DType::kF32, Shape{1}, DeviceKind::kCPU};
   dp_.all_reduce(t, ReduceOp::kSum);
   return local + tail;   // the tail is the same on every rank: counted once

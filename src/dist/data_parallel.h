@@ -56,18 +56,30 @@ class DataParallel {
   std::vector<Bucket> buckets_;   // from the end of the buffer
 };
 
+// Elements [offset, offset + size) of a flat buffer.
+struct FlatRange {
+  int64_t offset = 0;
+  int64_t size = 0;
+};
+
 // ZeRO-1. The flat buffer (P) is cut into D equal shards of S = floor(P/D) elements (rank r owns
-// [r*S, (r+1)*S)) plus a tail of P - D*S < D elements that every rank updates identically.
+// [r*S, (r+1)*S)) plus a tail of P - D*S < D elements that every rank updates identically. Under
+// tensor or pipeline parallelism the buffer is this rank's model shard and `dp` its data group.
 class ZeroOptimizer {
  public:
-  // segments: weight-decay segments over the whole flat buffer (offsets in [0, P)).
-  ZeroOptimizer(Comm& dp, Backend& backend, int64_t num_params, std::span<const ParamSegment> segments);
+  // segments: weight-decay segments over the whole flat buffer (offsets in [0, P)). norm_ranges:
+  // the elements that count in the gradient norm (ascending, disjoint; empty: all of [0, P)), e.g.
+  // without the tensor-replicated parameters on tensor ranks other than 0.
+  ZeroOptimizer(Comm& dp, Backend& backend, int64_t num_params, std::span<const ParamSegment> segments,
+                std::span<const FlatRange> norm_ranges = {});
   int64_t shard_begin() const { return shard_begin_; }
   int64_t shard_size() const { return shard_size_; }
   int64_t tail_begin() const { return tail_begin_; }
   // grads (P): the group's average of this rank's shard (and the tail) into the local shard buffer.
   void reduce_scatter_grads(Tensor grads);
-  // Squared global L2 norm of the averaged gradients (collective), for clipping.
+  // Squared L2 norm of the averaged gradients in norm_ranges, summed over the data group
+  // (collective), for clipping; under tensor / pipeline parallelism the caller sums it over those
+  // groups too.
   float grad_norm_squared();
   // AdamW on the shard and tail of params (P) (and master (P) fp32 when not empty), with moments
   // held here; then every rank's shard is all-gathered so params is whole again on every rank.
@@ -86,9 +98,11 @@ class ZeroOptimizer {
   Backend& backend_;
   int64_t num_params_, shard_begin_, shard_size_, tail_begin_, tail_size_;
   std::vector<ParamSegment> segments_, shard_segments_, tail_segments_;
-  Buffer state_mem_;                 // m, v, grads for shard + tail, and the norm scalar
+  std::vector<FlatRange> norm_pieces_;   // norm_ranges within grads_: the shard's, then the tail's
+  size_t norm_shard_pieces_ = 0;         // how many of norm_pieces_ lie in the shard
+  Buffer state_mem_;                 // m, v, grads for shard + tail, and the norm scalars
   Tensor m_, v_, grads_;             // (S + tail) fp32
-  Tensor norm_;                      // (1) fp32
+  Tensor norm_;                      // (norm pieces) fp32: squared norm of each
   int64_t syncs_ = 0;
 };
 

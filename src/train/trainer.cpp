@@ -62,6 +62,7 @@ Trainer::Trainer(const config::ExperimentConfig& cfg, models::Model& model, data
       rng_(cfg.train.seed),
       accum_(accumulation_steps(cfg.train, opts_.dp_size)) {
   PRIMUS_CHECK(opts_.dp_size == 1 || opts_.grad_sync != nullptr, "dp_size {} without a GradSync", opts_.dp_size);
+  if (opts_.grad_sync) opts_.grad_sync->set_model(model, optimizer_.segments());
   const auto BT = static_cast<size_t>(model.batch_size() * model.seq_len());
   inputs_.resize(BT);
   targets_.resize(BT);
@@ -124,18 +125,30 @@ double Trainer::train_step(double lr, bool* skipped, double* grad_norm) {
     loss = opts_.pipeline->run_step([this](int32_t* in, int32_t* tg) { train_.next(in, tg); }, scale,
                                     cfg_.data.ignore_index);
   if (opts_.after_backward) opts_.after_backward(state_.step, grads);
+  const bool sharded = opts_.grad_sync && opts_.grad_sync->shards_optimizer();
+  // Sums over the tensor group (sequence-parallel norms) and the first and last stage (tied
+  // embedding copies) commute with the data-parallel average: after it, which may overlap
+  // backward; before it under ZeRO-1, whose reduce-scatter leaves the model's buffer unaveraged.
+  auto sum_model_grads = [this] {
+    model_.reduce_tp_grads();
+    if (opts_.pipeline) opts_.pipeline->sync_tied_grads();
+  };
+  if (sharded) sum_model_grads();
   if (opts_.grad_sync) {
     if (!graph_ || !graph_->averages_grads()) opts_.grad_sync->average_grads(grads);
     loss = opts_.grad_sync->average(loss);
   }
-  model_.reduce_tp_grads();   // sequence parallel: after the data-parallel sum (they commute), which may overlap backward
-  if (opts_.pipeline) opts_.pipeline->sync_tied_grads();   // the first and last stage's embedding copies
-  const bool sharded = opts_.grad_sync && opts_.grad_sync->shards_optimizer();
+  if (!sharded) sum_model_grads();
   const bool tensor_parallel = model_.shard().tp_size() > 1;
-  *grad_norm = sharded           ? opts_.grad_sync->sharded_grad_norm()
-               : tensor_parallel ? std::sqrt(model_.grad_norm_squared_tp())
-                                 : optimizer_.grad_norm(grads);
-  if (opts_.pipeline) *grad_norm = std::sqrt(opts_.pipeline->grad_norm_squared(*grad_norm * *grad_norm));
+  if (sharded) {   // this shard's part over the data group, then over the tensor group and the stages
+    auto sq = static_cast<float>(opts_.grad_sync->sharded_grad_norm_squared());
+    if (tensor_parallel)
+      model_.shard().tensor->all_reduce(Tensor{&sq, DType::kF32, Shape{1}, DeviceKind::kCPU}, ReduceOp::kSum);
+    *grad_norm = std::sqrt(opts_.pipeline ? opts_.pipeline->sum_over_stages(sq) : static_cast<double>(sq));
+  } else {
+    *grad_norm = tensor_parallel ? std::sqrt(model_.grad_norm_squared_tp()) : optimizer_.grad_norm(grads);
+    if (opts_.pipeline) *grad_norm = std::sqrt(opts_.pipeline->grad_norm_squared(*grad_norm * *grad_norm));
+  }
   *skipped = !finite(loss) || !finite(*grad_norm);
   if (!*skipped && sharded) opts_.grad_sync->sharded_step(model_.params_buffer(), optimizer_.next_args(lr, *grad_norm));
   if (!*skipped && !sharded) {   // mixed precision: AdamW also writes the bf16 copy the next forward reads

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -29,10 +30,15 @@ class GradSync {
   virtual void average_grads(Tensor grads) = 0;
   // Averages one number (the step's loss) over the data-parallel ranks.
   virtual double average(double value) = 0;
+  // Called once by the trainer's constructor: this rank's model (shard) and its AdamW's
+  // weight-decay segments (what a sharded optimizer plans its shards with).
+  virtual void set_model(const models::Model& model, std::span<const ParamSegment> decay_segments) {}
   // ZeRO-1: a sync that shards the optimizer state (average_grads then reduce-scatters) returns
   // true, and the trainer takes the gradient norm and the update from it instead of its AdamW.
+  // sharded_grad_norm_squared() is this model shard's part of the squared norm, summed over the
+  // data-parallel ranks (collective); the trainer sums it over the tensor and pipeline ranks.
   virtual bool shards_optimizer() const { return false; }
-  virtual double sharded_grad_norm() { return 0; }
+  virtual double sharded_grad_norm_squared() { return 0; }
   virtual void sharded_step(Tensor params, const AdamWArgs& args) {}
   // Collective: the full moments m, v (P) before a checkpoint; back into the shards after a resume.
   virtual void gather_optimizer_state(Tensor m, Tensor v) {}

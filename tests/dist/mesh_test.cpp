@@ -133,6 +133,23 @@ TEST(Layout, ZeroMustBeZeroOrOne) {
   EXPECT_NE(layout_error(cfg, 2).find("parallel.zero = 3 must be 0 or 1"), std::string::npos);
 }
 
+TEST(Layout, ZeroCombinesWithTensorAndPipeline) {
+  auto cfg = tiny();
+  cfg.parallel.zero = 1;
+  cfg.parallel.tensor = 2;
+  cfg.parallel.pipeline = 2;
+  const MeshShape s = validate_layout(cfg, 8);
+  EXPECT_EQ(s.tensor, 2);
+  EXPECT_EQ(s.data, 2);
+  EXPECT_EQ(s.pipeline, 2);
+  // Impossible layouts are still named with their numbers.
+  std::string e = layout_error(cfg, 6);
+  EXPECT_NE(e.find("world size 6 is not a multiple of tensor 2 x pipeline 2 = 4"), std::string::npos) << e;
+  cfg.parallel.tensor = 3;
+  e = layout_error(cfg, 12);
+  EXPECT_NE(e.find("num_attention_heads = 4 is not divisible by parallel.tensor = 3"), std::string::npos) << e;
+}
+
 TEST(Layout, EveryProblemIsReportedAtOnce) {
   auto cfg = tiny();
   cfg.parallel.tensor = 3;
