@@ -77,5 +77,26 @@ TEST(ZeroOptimizer, MatchesFullAdamWOverThreeSteps) {
   for (int64_t i = 0; i < P; ++i) EXPECT_EQ(p2[i], params[i]) << i;
 }
 
+// The norm counts only the given ranges (cut by the shard and tail boundaries, one reaching into
+// the tail, one covering a single element), each element once however many ranks hold it.
+TEST(ZeroOptimizer, GradNormCountsOnlyTheNormRanges) {
+  Comm& w = world();
+  auto backend = cpu::make_cpu_backend(1);
+  const int64_t P = 103;
+  const std::vector<ParamSegment> segments = {{0, P, 0.0f}};
+  const std::vector<FlatRange> ranges = {{3, 30}, {50, 1}, {60, 40}, {101, 2}};
+  ZeroOptimizer zero(w, *backend, P, segments, ranges);
+  std::vector<float> g(P);
+  for (int64_t i = 0; i < P; ++i) g[i] = grad_value(w.rank(), 1, i);
+  zero.reduce_scatter_grads(host_tensor(g));
+  const auto avg = averaged_grads(w.size(), 1, P);
+  double want = 0.0, all = 0.0;
+  for (const FlatRange& r : ranges)
+    for (int64_t i = r.offset; i < r.offset + r.size; ++i) want += double(avg[i]) * avg[i];
+  for (float x : avg) all += double(x) * x;
+  ASSERT_GT(all - want, 1e-3 * all) << "the ranges leave out too little for the test to tell";
+  EXPECT_NEAR(zero.grad_norm_squared(), want, 1e-5 * want);
+}
+
 }  // namespace
 }  // namespace primus::dist::testing
