@@ -236,7 +236,8 @@ void backward(bf16* dqkv, const bf16* dout, const bf16* qkv, const bf16* out, co
   attention_backward_prepare_kernel<HS><<<elem_blocks, 256, 0, s>>>(D, dq_acc, dout, out, dm);
   PRIMUS_CUDA_CHECK_LAUNCH();
   if (attention_wgmma_kernels()) {
-    attention_backward_wgmma_main_launch(dqkv, dq_acc, dout, qkv, lse, D, dm.B, dm.T, dm.NH, dm.NKV, HS, s);
+    if (attention_backward_wgmma_main_launch(dqkv, dq_acc, dout, qkv, lse, D, dm.B, dm.T, dm.NH, dm.NKV, HS, s))
+      return;  // it added dq itself (its own dq_acc layout)
   } else {
     constexpr int kBk = 16 * kWarps;
     constexpr size_t smem = onepass_smem_bytes<HS, kWarps, kBq>();

@@ -15,12 +15,12 @@ constexpr uint32_t kSubTile = 64 * 128;  // bytes of one swizzled [64][64] bf16 
 // Starts copying rows [row0, row0+64) x HS bf16 of global memory (row stride W, column offset col)
 // into the HS/64 swizzled sub-tiles at s; rows past T become zero. Completes at the caller's
 // cp_async_wait, then fence_proxy_async + __syncthreads before wgmma reads it.
-template <int HS>
+template <int HS, int kThreads = kWgThreads>
 __device__ __forceinline__ void load_tile_swizzled(unsigned char* s, const bf16* g, int64_t row0, int64_t T,
                                                    int64_t W, int64_t col) {
   constexpr int kChunks = HS / 8;  // 16-byte chunks per row
 #pragma unroll 4
-  for (int idx = threadIdx.x; idx < kWgRows * kChunks; idx += kWgThreads) {
+  for (int idx = threadIdx.x; idx < kWgRows * kChunks; idx += kThreads) {
     const int r = idx / kChunks, c = (idx % kChunks) * 8;
     const int64_t t = row0 + r;
     cp_async_16(s + (c / 64) * kSubTile + swizzle_offset(r, c % 64), g + (t < T ? t : 0) * W + col + c, t < T);

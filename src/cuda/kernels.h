@@ -92,9 +92,11 @@ bool attention_wgmma_device();
 bool attention_wgmma_kernels();
 void attention_forward_wgmma_launch(void* out, float* lse, const void* qkv, int64_t B, int64_t T, int64_t NH,
                                     int64_t NKV, int64_t HS, cudaStream_t s);
-// The one-pass backward's main kernel on wgmma: dq_acc and D as attention_backward_onepass_launch
-// prepares them (it calls this one between its prepare and dq kernels).
-void attention_backward_wgmma_main_launch(void* dqkv, float* dq_acc, const void* dout, const void* qkv,
+// The one-pass backward's main kernel on wgmma: dq_acc (zeroed) and D as
+// attention_backward_onepass_launch prepares them (it calls this one after its prepare kernel).
+// Returns true when it also added dq into dqkv (its bulk-reduction dq_acc layout), false when
+// the one-pass dq kernel must follow (PRIMUS_ATTENTION_WGMMA_DQ=atomic).
+bool attention_backward_wgmma_main_launch(void* dqkv, float* dq_acc, const void* dout, const void* qkv,
                                           const float* lse, const float* D, int64_t B, int64_t T, int64_t NH,
                                           int64_t NKV, int64_t HS, cudaStream_t s);
 // D (B,NH,T) fp32 is a workspace the dq kernel fills with rowsum(dout * out).
