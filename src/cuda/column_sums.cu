@@ -98,17 +98,21 @@ template <typename T, typename G>
 void column_sums_typed(G* dweight, G* dbias, const T* dout, const T* inp, const float* mean, const float* rstd,
                        int64_t N, int64_t C, float* workspace, cudaStream_t s) {
   constexpr int kN = Vec16<T>::kN;
-  const int64_t splits = column_sum_splits(N), rows = (N + splits - 1) / splits;
+  const T* x = dweight ? inp : nullptr;
+  const bool vec = C % kN == 0 && aligned16(dout, x);
+  auto* kernel = vec ? column_partials_kernel<T, kN> : column_partials_kernel<T, 1>;
+  const int64_t tiles = vec ? (C / kN + 31) / 32 : (C + 31) / 32;
+  // Row splits: enough blocks to fill the GPU once (no tail wave), at least 64 rows a split.
+  int per_sm = 0;
+  PRIMUS_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, 256, 0));
+  const int64_t resident = static_cast<int64_t>(per_sm < 1 ? 1 : per_sm) * device_sm_count();
+  int64_t splits = (resident + tiles - 1) / tiles;
+  splits = splits < column_sum_splits(N) ? splits : column_sum_splits(N);
+  const int64_t rows = (N + splits - 1) / splits;
   float* pw = dweight ? workspace : nullptr;
   float* pb = dbias ? workspace + splits * C : nullptr;
-  const T* x = dweight ? inp : nullptr;
-  if (C % kN == 0 && aligned16(dout, x)) {
-    const dim3 grid(static_cast<unsigned>((C / kN + 31) / 32), static_cast<unsigned>(splits));
-    column_partials_kernel<T, kN><<<grid, 256, 0, s>>>(pw, pb, dout, x, mean, rstd, N, C, rows);
-  } else {
-    const dim3 grid(static_cast<unsigned>((C + 31) / 32), static_cast<unsigned>(splits));
-    column_partials_kernel<T, 1><<<grid, 256, 0, s>>>(pw, pb, dout, x, mean, rstd, N, C, rows);
-  }
+  kernel<<<dim3(static_cast<unsigned>(tiles), static_cast<unsigned>(splits)), 256, 0, s>>>(pw, pb, dout, x, mean, rstd,
+                                                                                         N, C, rows);
   PRIMUS_CUDA_CHECK_LAUNCH();
   column_finalize_kernel<G><<<dim3(static_cast<unsigned>((C + 31) / 32), 2), 256, 0, s>>>(dweight, dbias, pw, pb,
                                                                                           splits, C);
@@ -116,6 +120,13 @@ void column_sums_typed(G* dweight, G* dbias, const T* dout, const T* inp, const 
 }
 
 }  // namespace
+
+int device_sm_count() {
+  int dev = 0, n = 0;
+  PRIMUS_CUDA_CHECK(cudaGetDevice(&dev));
+  PRIMUS_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev));
+  return n;
+}
 
 int64_t column_sum_splits(int64_t N) {
   int64_t s = (N + 63) / 64;

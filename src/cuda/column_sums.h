@@ -14,7 +14,9 @@ namespace primus::cuda {
 void column_sums_launch(void* dweight, void* dbias, const void* dout, const void* inp, const float* mean,
                         const float* rstd, DType dt, DType grad_dt, int64_t N, int64_t C, float* workspace,
                         cudaStream_t s);
-// Row splits of column_sums_launch's partial sums (its workspace holds 2 * splits * C floats).
+// Multiprocessors of the current device.
+int device_sm_count();
+// The most row splits of column_sums_launch's partial sums (its workspace: 2 * splits * C floats).
 int64_t column_sum_splits(int64_t N);
 // dweight/dbias (C, grad_dt) += the sum over p < parts of partial_w/partial_b (parts, C), in order;
 // either may be null.

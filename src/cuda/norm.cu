@@ -108,7 +108,7 @@ __global__ void __launch_bounds__(256, 4)
 // block's sums over its rows of dout * xhat and of dout. The grid (P blocks) strides over groups of
 // blockDim.x / tpr rows; a thread keeps its columns, so its sums stay in registers. dinp may be null.
 template <typename T, int kVecs>
-__global__ void __launch_bounds__(512, 1)
+__global__ void __launch_bounds__(512, kVecs == 1 ? 2 : 1)   // one vector a thread: 64 registers, more warps
     norm_backward_rows_kernel(T* dinp, float* partial_w, float* partial_b, const T* dout, const T* inp,
                               const T* weight, const float* mean, const float* rstd, int64_t N, int C, int tpr) {
   constexpr int kN = Vec16<T>::kN;
@@ -299,11 +299,11 @@ bool generic_kernels_only() {
 }
 
 // PRIMUS_NORM_BACKWARD_VECS=1..3: the most 16-byte vectors of a row one thread of the row-resident
-// backward holds (default 3; fewer means more threads per row), for comparisons.
+// backward holds (default 1: rows of up to 512 vectors; wider rows take 2), for comparisons.
 int backward_max_vecs() {
   static const int vecs = [] {
     const char* v = std::getenv("PRIMUS_NORM_BACKWARD_VECS");
-    const int n = v != nullptr && v[0] != '\0' ? std::atoi(v) : 3;
+    const int n = v != nullptr && v[0] != '\0' ? std::atoi(v) : 1;
     return n < 1 ? 1 : (n > 3 ? 3 : n);
   }();
   return vecs;
@@ -362,13 +362,6 @@ bool forward_rows(T* res, T* out, float* mean, float* rstd, const T* a, const T*
   return true;
 }
 
-int sm_count() {
-  int dev = 0, n = 0;
-  PRIMUS_CUDA_CHECK(cudaGetDevice(&dev));
-  PRIMUS_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev));
-  return n;
-}
-
 // Row-resident backward; with want_w/want_b it leaves `parts` partial rows of dweight and dbias in the
 // workspace ((parts, C) each, dweight's first). False: the shape needs the generic kernels.
 template <typename T>
@@ -377,7 +370,8 @@ bool backward_rows(T* dinp, bool want_w, bool want_b, const T* dout, const T* in
   constexpr int kN = Vec16<T>::kN;
   if (generic_kernels_only() || C % kN != 0 || !aligned16(dinp, dout, inp, weight)) return false;
   const int max_vecs = backward_max_vecs();
-  const RowShape rs = row_shape(C / kN, max_vecs, max_vecs < 2 ? max_vecs : 2, 256);
+  RowShape rs = row_shape(C / kN, max_vecs, max_vecs < 2 ? max_vecs : 2, 256);
+  if (rs.tpr > 512) rs = row_shape(C / kN, 2, 2, 256);  // too wide for one vector a thread
   if (rs.tpr > 512) return false;
   const int64_t groups = (N + rs.rows - 1) / rs.rows;
   const size_t smem = rs.rows > 1 ? 2 * static_cast<size_t>(C) * sizeof(float) : 0;
@@ -385,7 +379,7 @@ bool backward_rows(T* dinp, bool want_w, bool want_b, const T* dout, const T* in
     auto* kernel = norm_backward_rows_kernel<T, decltype(V)::value>;
     int per_sm = 0;
     PRIMUS_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, rs.threads(), smem));
-    int64_t p = static_cast<int64_t>(per_sm < 1 ? 1 : per_sm) * sm_count();
+    int64_t p = static_cast<int64_t>(per_sm < 1 ? 1 : per_sm) * device_sm_count();
     p = p < groups ? p : groups;
     p = p < kMaxParts ? p : kMaxParts;
     *parts = p;
