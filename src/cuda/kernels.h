@@ -45,7 +45,7 @@ void encoder_backward_launch(void* dwte, void* dwpe, const void* dout, const int
                              DType grad_dt, int64_t N, int64_t T, int64_t C, void* workspace, size_t workspace_bytes,
                              cudaStream_t s);
 
-// ---- norms and column reductions (norm.cu) ----
+// ---- norms (norm.cu) and column reductions (column_sums.cu, declared with their helpers in column_sums.h) ----
 void layernorm_forward_launch(void* out, float* mean, float* rstd, const void* inp, const void* weight,
                               const void* bias, DType dt, int64_t N, int64_t C, float eps, cudaStream_t s);
 void rmsnorm_forward_launch(void* out, float* rstd, const void* inp, const void* weight, DType dt,
