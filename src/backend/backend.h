@@ -158,8 +158,11 @@ class Backend {
                                      int64_t ignore_index) = 0;
   // dlogits (N,Vp) is WRITTEN (not accumulated) = grad_scale * (softmax - onehot) on real columns,
   // 0 on padded columns and ignored rows. dlogits may alias logits (the classifier's in-place trick).
+  // losses (N) fp32, optional: what cross_entropy_forward wrote for these logits and targets; a
+  // backend may rebuild each row's log-sum-exp from it (loss + logit[target]) instead of a second
+  // pass over the row (CUDA does).
   virtual void cross_entropy_backward(Tensor dlogits, Tensor logits, Tensor targets, int64_t V,
-                                      int64_t ignore_index, float grad_scale) = 0;
+                                      int64_t ignore_index, float grad_scale, Tensor losses = {}) = 0;
 
   // ---- vocabulary-parallel embedding and cross-entropy (tensor parallelism) ----
   // This rank holds rows [vocab_begin, vocab_begin + Vs) of the padded vocabulary: wte (Vs,C),

@@ -261,7 +261,7 @@ class CpuBackend final : public Backend {
     cross_entropy_forward_kernel(losses.f32(), logits.f32(), i32(targets, "targets"), N, Vp, V, ignore_index);
   }
   void cross_entropy_backward(Tensor dlogits, Tensor logits, Tensor targets, int64_t V, int64_t ignore_index,
-                              float grad_scale) override {
+                              float grad_scale, Tensor /*losses: recomputed here*/ = {}) override {
     const int64_t N = rows_of(logits), Vp = cols_of(logits);
     check_same_numel(dlogits, logits, "cross-entropy dlogits");
     check_targets(targets, N, V, Vp, ignore_index);

@@ -336,12 +336,14 @@ class CudaBackend final : public Backend {
                                  ignore_index, stream_);
   }
   void cross_entropy_backward(Tensor dlogits, Tensor logits, Tensor targets, int64_t V, int64_t ignore_index,
-                              float grad_scale) override {
+                              float grad_scale, Tensor losses = {}) override {
     const int64_t Vp = logits.dim(-1), N = logits.numel() / Vp;
     check_cross_entropy(logits, targets, V, N);
     check_same(dlogits, logits, "cross_entropy_backward dlogits");
-    cross_entropy_backward_launch(dlogits.data, logits.data, targets.ptr<int32_t>(), logits.dtype, N, Vp, V,
-                                  ignore_index, grad_scale, stream_);
+    if (!losses.empty()) check_f32(losses, N, "cross_entropy_backward losses");
+    cross_entropy_backward_launch(dlogits.data, logits.data, targets.ptr<int32_t>(),
+                                  losses.empty() ? nullptr : losses.f32(), logits.dtype, N, Vp, V, ignore_index,
+                                  grad_scale, stream_);
   }
 
   void encoder_shard_forward(Tensor out, Tensor tokens, Tensor wte, Tensor wpe, int64_t vocab_begin) override {

@@ -107,8 +107,10 @@ void attention_backward_mma_launch(void* dqkv, const void* dout, const void* qkv
 // ---- loss and optimizer (loss_optim.cu) ----
 void cross_entropy_forward_launch(float* losses, const void* logits, const int32_t* targets, DType dt,
                                   int64_t N, int64_t Vp, int64_t V, int64_t ignore_index, cudaStream_t s);
-// dlogits WRITTEN; may alias logits.
-void cross_entropy_backward_launch(void* dlogits, const void* logits, const int32_t* targets, DType dt,
+// dlogits WRITTEN; may alias logits. losses (N) may be null; else the rows' log-sum-exp is
+// losses[row] + logits[row, target] (one pass over the row instead of two).
+void cross_entropy_backward_launch(void* dlogits, const void* logits, const int32_t* targets, const float* losses,
+                                   DType dt,
                                    int64_t N, int64_t Vp, int64_t V, int64_t ignore_index,
                                    float grad_scale, cudaStream_t s);
 

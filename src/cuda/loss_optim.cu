@@ -80,9 +80,11 @@ __global__ void cross_entropy_forward_kernel(float* losses, const T* logits, con
   if (threadIdx.x == 0) losses[row] = logf(sum) + mx - to_float(x[target]);
 }
 
+// With losses: lse = loss + logit[target] (what the forward computed), one pass over the row.
 template <typename T, int VEC>
-__global__ void cross_entropy_backward_kernel(T* dlogits, const T* logits, const int32_t* targets, int64_t Vp,
-                                              int64_t V, int64_t ignore_index, float grad_scale) {
+__global__ void cross_entropy_backward_kernel(T* dlogits, const T* logits, const int32_t* targets,
+                                              const float* losses, int64_t Vp, int64_t V, int64_t ignore_index,
+                                              float grad_scale) {
   const int64_t row = blockIdx.x;
   const int64_t target = targets[row];
   T* dx = dlogits + row * Vp;
@@ -91,9 +93,17 @@ __global__ void cross_entropy_backward_kernel(T* dlogits, const T* logits, const
     return;
   }
   const T* x = logits + row * Vp;
-  float mx, sum;
-  softmax_stats<T, VEC>(x, V, &mx, &sum);  // ends with a barrier: every read precedes the first write
-  const float inv = grad_scale / sum;
+  float mx, inv;
+  if (losses) {
+    __shared__ float lse;
+    if (threadIdx.x == 0) lse = losses[row] + to_float(x[target]);
+    __syncthreads();   // x[target] is read before any thread overwrites it (in place)
+    mx = lse, inv = grad_scale;
+  } else {
+    float sum;
+    softmax_stats<T, VEC>(x, V, &mx, &sum);  // ends with a barrier: every read precedes the first write
+    inv = grad_scale / sum;
+  }
   for (int64_t c0 = threadIdx.x * (int64_t)VEC; c0 < Vp; c0 += blockDim.x * (int64_t)VEC) {
     float v[VEC];
     load_vec<T, VEC>(v, x + c0);
@@ -249,17 +259,18 @@ void cross_entropy_forward_launch(float* losses, const void* logits, const int32
   PRIMUS_CUDA_CHECK_LAUNCH();
 }
 
-void cross_entropy_backward_launch(void* dlogits, const void* logits, const int32_t* targets, DType dt, int64_t N,
-                                   int64_t Vp, int64_t V, int64_t ignore_index, float grad_scale, cudaStream_t s) {
+void cross_entropy_backward_launch(void* dlogits, const void* logits, const int32_t* targets, const float* losses,
+                                   DType dt, int64_t N, int64_t Vp, int64_t V, int64_t ignore_index, float grad_scale,
+                                   cudaStream_t s) {
   if (N == 0) return;
   PRIMUS_DISPATCH_FLOAT(dt, E, {
     constexpr int kVec = 16 / sizeof(E);
     if (Vp % kVec == 0 && reinterpret_cast<uintptr_t>(logits) % 16 == 0 && reinterpret_cast<uintptr_t>(dlogits) % 16 == 0)
       cross_entropy_backward_kernel<E, kVec><<<(unsigned)N, kRowBlock, 0, s>>>(
-          static_cast<E*>(dlogits), static_cast<const E*>(logits), targets, Vp, V, ignore_index, grad_scale);
+          static_cast<E*>(dlogits), static_cast<const E*>(logits), targets, losses, Vp, V, ignore_index, grad_scale);
     else
       cross_entropy_backward_kernel<E, 1><<<(unsigned)N, kRowBlock, 0, s>>>(
-          static_cast<E*>(dlogits), static_cast<const E*>(logits), targets, Vp, V, ignore_index, grad_scale);
+          static_cast<E*>(dlogits), static_cast<const E*>(logits), targets, losses, Vp, V, ignore_index, grad_scale);
   });
   PRIMUS_CUDA_CHECK_LAUNCH();
 }

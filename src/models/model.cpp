@@ -324,7 +324,7 @@ void Model::backward(float loss_scale) {
       head_backward_tp(grad_scale);   // s.dnorm = d normf_
     } else {
       Tensor dlogits = logits_.view({N, d.Vp});  // in place over the logits
-      backend_.cross_entropy_backward(dlogits, dlogits, targets_, d.V, ignore_index_, grad_scale);
+      backend_.cross_entropy_backward(dlogits, dlogits, targets_, d.V, ignore_index_, grad_scale, losses_);
       backend_.matmul_backward(s.dnorm, g(head_), Tensor{}, dlogits, normf_, p(head_), /*accumulate_dinp=*/false);
     }
     backend_.fill(s.dres, 0.0f);

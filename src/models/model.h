@@ -119,6 +119,7 @@ class Model {
   nlohmann::json hf_config() const;                  // transformers config.json content
   // (P) flat, backend memory (fp32 master on CPU). Asking for it (or for param()) marks the bf16
   // compute copy stale: the caller may write the parameters, and the next forward recasts them.
+  // Write through the returned tensor before that forward (or ask again after it).
   Tensor params_buffer() {
     cparams_current_ = false;
     return params_;

@@ -211,6 +211,20 @@ void loss_and_optimizer(std::vector<Case>& c, DType dt) {
         be.cross_entropy_forward(t[0], t[1], t[2], 50, -1);
         be.cross_entropy_backward(t[3], t[1], t[2], 50, -1, 1.0f / 37);
       });
+  // The backward taking each row's log-sum-exp from the forward's losses (one pass over the row).
+  add(c, dt, "cross_entropy_saved_losses",
+      {stat("losses", {N}), in("logits", {N, 53}, randn(N * 53, 18, 3.0f)), i32in("targets", {N}, targets),
+       out("dlogits", {N, 53})},
+      [](Backend& be, Ts& t) {
+        be.cross_entropy_forward(t[0], t[1], t[2], 50, -1);
+        be.cross_entropy_backward(t[3], t[1], t[2], 50, -1, 1.0f / 37, t[0]);
+      });
+  add(c, dt, "cross_entropy_inplace_saved_losses",
+      {stat("losses", {N}), acc("logits", {N, Vp}), i32in("targets", {N}, targets)},
+      [](Backend& be, Ts& t) {
+        be.cross_entropy_forward(t[0], t[1], t[2], 50, -1);
+        be.cross_entropy_backward(t[1], t[1], t[2], 50, -1, 0.5f, t[0]);
+      });
   add(c, dt, "cross_entropy_inplace",
       {stat("losses", {N}), acc("logits", {N, Vp}), i32in("targets", {N}, targets)},
       [](Backend& be, Ts& t) {
