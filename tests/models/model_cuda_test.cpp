@@ -151,6 +151,53 @@ TEST_P(ModelCuda, Bf16TwentyStepsFollowTheCpu) {
   EXPECT_TRUE(std::isfinite(logits[0]));
 }
 
+// AdamW writing the bf16 compute copy in its pass (the trainer's path) trains as the cast at each
+// forward does (within the run-to-run spread of attention's atomics; at lr 1e-2 a stale copy would
+// miss by percents), the copy is the master's cast bit for bit, and the forward really reads it
+// until params_buffer() is asked for.
+TEST_P(ModelCuda, Bf16CopyWrittenByAdamWEqualsTheCast) {
+  auto gpu = cuda_backend();
+  if (!gpu) GTEST_SKIP() << "no CUDA backend or GPU here";
+  const int64_t B = 2, T = 32;
+  const config::ModelConfig cfg = tiny(GetParam());
+  TrainRun cast(*gpu, cfg, B, T, DType::kBF16), fused(*gpu, cfg, B, T, DType::kBF16);
+  Rng rng(10);
+  std::vector<int32_t> inputs(B * T), targets(B * T);  // (B,T)
+  for (int32_t& t : inputs) t = static_cast<int32_t>(rng.below(100));
+  for (int32_t& t : targets) t = static_cast<int32_t>(rng.below(100));
+  const std::vector<ParamSegment> segments = {{0, fused.model.num_params(), 0.1f}};
+  for (int64_t step = 1; step <= 4; ++step) {
+    cast.model.zero_grads();
+    fused.model.zero_grads();
+    const float lc = cast.model.forward(inputs.data(), targets.data());
+    const float lf = fused.model.forward(inputs.data(), targets.data());
+    ASSERT_NEAR(lf, lc, 1e-3 * std::abs(lc)) << "step " << step;
+    cast.model.backward();
+    fused.model.backward();
+    const AdamWArgs args{.lr = 1e-2f, .step = step};
+    gpu->adamw_update(cast.model.params_buffer(), Tensor{}, cast.m, cast.v, cast.model.grads_buffer(), segments, args);
+    gpu->adamw_update(fused.model.compute_params_buffer(), fused.model.params_buffer(), fused.m, fused.v,
+                      fused.model.grads_buffer(), segments, args);
+    fused.model.compute_params_written();
+  }
+  // The copy AdamW wrote is the cast of the master weights, bit for bit.
+  const Tensor copy = fused.model.compute_params_buffer();  // (P) bf16
+  Buffer mem = gpu->alloc(copy.nbytes());
+  const Tensor recast = mem.as(DType::kBF16, copy.shape);
+  gpu->convert(recast, fused.model.params_buffer());
+  fused.model.compute_params_written();   // params_buffer() above marked it stale; it is not
+  std::vector<uint16_t> a(static_cast<size_t>(copy.numel())), b(a.size());
+  gpu->copy_to_host(a.data(), copy);
+  gpu->copy_to_host(b.data(), recast);
+  EXPECT_TRUE(a == b);
+  // The forward reads the copy as it is (NaN: a NaN loss) until params_buffer() marks it stale.
+  gpu->fill(copy, std::nanf(""));
+  EXPECT_TRUE(std::isnan(fused.model.forward(inputs.data(), targets.data())));
+  fused.model.params_buffer();
+  const float lc = cast.model.forward(inputs.data(), targets.data());
+  EXPECT_NEAR(fused.model.forward(inputs.data(), targets.data()), lc, 1e-3 * std::abs(lc));
+}
+
 TEST_P(ModelCuda, CachedGreedyEqualsUncached) {
   auto gpu = cuda_backend();
   if (!gpu) GTEST_SKIP() << "no CUDA backend or GPU here";
