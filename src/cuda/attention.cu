@@ -4,9 +4,11 @@
 // owning dq (per query tile) and one owning dk, dv (per key tile, over the group's query heads):
 // no atomics, deterministic. fp32 arithmetic on CUDA cores, any head size up to 256 (each lane
 // holds KPL = ceil(HS/32) elements of a row). bf16 with HS 64 or 128 goes to the tensor-core
-// kernels: attention_forward_mma.cu and attention_backward_onepass.cu (PRIMUS_ATTENTION_LEGACY=1
-// selects the earlier tensor-core kernels instead: every tile masked in the forward, the two-pass
-// backward of attention_backward_mma.cu).
+// kernels: on compute capability 9.x the wgmma kernels (attention_wgmma_forward.cu,
+// attention_wgmma_backward.cu; PRIMUS_ATTENTION_WGMMA=0 turns them off), elsewhere
+// attention_forward_mma.cu and attention_backward_onepass.cu (mma.sync, sm_80+);
+// PRIMUS_ATTENTION_LEGACY=1 selects the earlier tensor-core kernels instead: every tile masked in
+// the forward, the two-pass backward of attention_backward_mma.cu.
 #include <cstdlib>
 
 #include "cuda/device_utils.cuh"

@@ -168,14 +168,224 @@ attention_forward_wgmma_kernel(bf16* out, float* lse, const bf16* qkv, MmaDims d
 #endif
 }
 
+#ifdef PRIMUS_WGMMA
+// One online-softmax step over a 64x64 score tile s (rows ra, rb of this lane): masks keys after
+// the row on the diagonal tile, updates the running maxima m (log2 domain) and per-lane partial
+// sums l, leaves the probabilities in s and the factors ca, cb that rescale the output rows.
+__device__ __forceinline__ void softmax_tile(float (&s)[32], bool diag, int64_t k0, int64_t ra, int64_t rb, int t2,
+                                             float sl2, float& ma, float& mb, float& la, float& lb, float& ca,
+                                             float& cb) {
+  if (diag) {  // keys past T are after every row before T
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      const int64_t col = k0 + 8 * i + t2;
+      s[4 * i] = col > ra ? -INFINITY : s[4 * i];
+      s[4 * i + 1] = col + 1 > ra ? -INFINITY : s[4 * i + 1];
+      s[4 * i + 2] = col > rb ? -INFINITY : s[4 * i + 2];
+      s[4 * i + 3] = col + 1 > rb ? -INFINITY : s[4 * i + 3];
+    }
+  }
+  float mxa = -INFINITY, mxb = -INFINITY;
+#pragma unroll
+  for (int i = 0; i < 8; ++i) {
+    mxa = fmaxf(mxa, fmaxf(s[4 * i], s[4 * i + 1]));
+    mxb = fmaxf(mxb, fmaxf(s[4 * i + 2], s[4 * i + 3]));
+  }
+#pragma unroll
+  for (int o2 = 1; o2 < 4; o2 <<= 1) {
+    mxa = fmaxf(mxa, __shfl_xor_sync(0xffffffffu, mxa, o2));
+    mxb = fmaxf(mxb, __shfl_xor_sync(0xffffffffu, mxb, o2));
+  }
+  const float na = fmaxf(ma, mxa * sl2), nb = fmaxf(mb, mxb * sl2);  // finite: key 0 is in the first tile
+  ca = exp2_ftz(ma - na);
+  cb = exp2_ftz(mb - nb);
+  ma = na;
+  mb = nb;
+  float suma = 0.0f, sumb = 0.0f;
+#pragma unroll
+  for (int i = 0; i < 8; ++i) {
+    s[4 * i] = exp2_ftz(fmaf(s[4 * i], sl2, -na));
+    s[4 * i + 1] = exp2_ftz(fmaf(s[4 * i + 1], sl2, -na));
+    s[4 * i + 2] = exp2_ftz(fmaf(s[4 * i + 2], sl2, -nb));
+    s[4 * i + 3] = exp2_ftz(fmaf(s[4 * i + 3], sl2, -nb));
+    suma += s[4 * i] + s[4 * i + 1];
+    sumb += s[4 * i + 2] + s[4 * i + 3];
+  }
+  la = la * ca + suma;
+  lb = lb * cb + sumb;
+}
+#endif
+
+// The forward with the next tile's S = Q K^T issued before this tile's P V, so that the softmax of
+// one tile runs while the tensor cores do the other's products (FlashAttention-3's
+// intra-warpgroup pipelining); three K/V stages (the load of tile it+2 overlaps iteration it).
+// Same block layout as attention_forward_wgmma_kernel. EXPERIMENTAL: compiled (no wgmma
+// serialization, 119 / 165 registers at HS 64 / 128) but not yet run on a GPU; only
+// PRIMUS_ATTENTION_WGMMA_FWD_PIPE=1 selects it.
+template <int HS, int kWG>
+constexpr size_t wg_fwd_pipe_smem_bytes() {
+  return 1024 + (kWG + 3 * 2) * (HS / 64) * kSubTile;
+}
+
+template <int HS, int kWG>
+__global__ void __launch_bounds__(kWgThreads * kWG)
+attention_forward_wgmma_pipe_kernel(bf16* out, float* lse, const bf16* qkv, MmaDims dm) {
+#ifdef PRIMUS_WGMMA
+  constexpr int kH = HS / 64, kThreads = kWgThreads * kWG;
+  extern __shared__ __align__(1024) unsigned char smem_raw[];
+  unsigned char* Qs = smem_1024(smem_raw);       // kWG tiles
+  unsigned char* Ks = Qs + kWG * kH * kSubTile;  // 3 stages
+  unsigned char* Vs = Ks + 3 * kH * kSubTile;    // 3 stages
+  const int wg = threadIdx.x / kWgThreads;
+  const uint32_t Qs_a = smem_u32(Qs) + wg * kH * kSubTile, Ks_a = smem_u32(Ks), Vs_a = smem_u32(Vs);
+  const int lane = threadIdx.x % 32, warp = (threadIdx.x / 32) % 4, t2 = (lane % 4) * 2;
+  const int64_t b = blockIdx.z, h = blockIdx.y;
+  const int64_t q0 = (gridDim.x - 1 - blockIdx.x) * (int64_t)(kWgRows * kWG);  // heavy first
+  const int64_t qw = q0 + wg * kWgRows;
+  const int last = static_cast<int>(qw / kWgRows);  // this warpgroup's diagonal tile
+  const int64_t g = h / (dm.NH / dm.NKV);
+  const bf16* base = qkv + b * dm.T * dm.W;
+  const int64_t kcol = (dm.NH + g) * HS, vcol = (dm.NH + dm.NKV + g) * HS;
+  const int64_t ra = qw + 16 * warp + lane / 4, rb = ra + 8;
+  const int tiles = static_cast<int>((min(dm.T, q0 + kWgRows * kWG) + kWgRows - 1) / kWgRows);
+  auto load_kv = [&](int tile) {
+    const int st = tile % 3;
+    load_tile_swizzled<HS, kThreads>(Ks + st * kH * kSubTile, base, tile * (int64_t)kWgRows, dm.T, dm.W, kcol);
+    load_tile_swizzled<HS, kThreads>(Vs + st * kH * kSubTile, base, tile * (int64_t)kWgRows, dm.T, dm.W, vcol);
+    cp_async_commit();
+  };
+#pragma unroll
+  for (int w = 0; w < kWG; ++w)
+    load_tile_swizzled<HS, kThreads>(Qs + w * kH * kSubTile, base, q0 + w * kWgRows, dm.T, dm.W, h * HS);
+  load_kv(0);  // one group with Q
+  if (tiles > 1) {
+    load_kv(1);
+    cp_async_wait<1>();
+  } else {
+    cp_async_wait<0>();
+  }
+  fence_proxy_async();
+  __syncthreads();
+  float o[kH][32];
+#pragma unroll
+  for (int hh = 0; hh < kH; ++hh) {
+#pragma unroll
+    for (int i = 0; i < 32; ++i) o[hh][i] = 0.0f;
+  }
+  float ma = -INFINITY, mb = -INFINITY, la = 0.0f, lb = 0.0f, ca, cb;
+  const float sl2 = rsqrtf(static_cast<float>(HS)) * kLog2e;
+  uint32_t pa[4][4];  // P of the current tile, bf16 A fragments
+  {
+    float s[32];
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < HS / 16; ++kk) wgmma_ss<0, 0>(s, desc_k(Qs_a, kk), desc_k(Ks_a, kk), kk > 0);
+    wgmma_commit();
+    wgmma_wait<0>();
+    wgmma_fence_operands(s);
+    softmax_tile(s, last == 0, 0, ra, rb, t2, sl2, ma, mb, la, lb, ca, cb);
+    acc_to_a(pa, s);
+  }
+  for (int it = 0; it < tiles; ++it) {
+    // Tile it+1 was issued one iteration ago; tile it+2 goes to the stage of tile it-1 (done).
+    if (it + 2 < tiles) {
+      load_kv(it + 2);
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
+    fence_proxy_async();
+    __syncthreads();
+    // Both products are issued unconditionally (a wgmma under a branch is serialized): after this
+    // warpgroup's diagonal tile P is zero and the next S is not used.
+    const bool next = it + 1 <= last && it + 1 < tiles;  // uniform in the warpgroup
+    const uint32_t Kn = Ks_a + ((it + 1) % 3) * kH * kSubTile, Vt = Vs_a + (it % 3) * kH * kSubTile;
+    float s[32];
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < HS / 16; ++kk) wgmma_ss<0, 0>(s, desc_k(Qs_a, kk), desc_k(Kn, kk), kk > 0);
+    wgmma_commit();
+#pragma unroll
+    for (int hh = 0; hh < kH; ++hh) {
+#pragma unroll
+      for (int kk = 0; kk < 4; ++kk) wgmma_rs<1>(o[hh], pa[kk], desc_mn(Vt, hh, kk), true);
+    }
+    wgmma_commit();
+    wgmma_wait<1>();
+    wgmma_fence_operands(s);
+    if (next) softmax_tile(s, it + 1 == last, (it + 1) * (int64_t)kWgRows, ra, rb, t2, sl2, ma, mb, la, lb, ca, cb);
+    wgmma_wait<0>();
+#pragma unroll
+    for (int hh = 0; hh < kH; ++hh) wgmma_fence_operands(o[hh]);
+    if (next) {
+#pragma unroll
+      for (int hh = 0; hh < kH; ++hh) {
+#pragma unroll
+        for (int i = 0; i < 8; ++i) {
+          o[hh][4 * i] *= ca;
+          o[hh][4 * i + 1] *= ca;
+          o[hh][4 * i + 2] *= cb;
+          o[hh][4 * i + 3] *= cb;
+        }
+      }
+      acc_to_a(pa, s);
+    } else {
+#pragma unroll
+      for (int k = 0; k < 4; ++k) pa[k][0] = pa[k][1] = pa[k][2] = pa[k][3] = 0u;
+    }
+    __syncthreads();  // the next iteration's copies overwrite the stage of tile it
+  }
+#pragma unroll
+  for (int o2 = 1; o2 < 4; o2 <<= 1) {
+    la += __shfl_xor_sync(0xffffffffu, la, o2);
+    lb += __shfl_xor_sync(0xffffffffu, lb, o2);
+  }
+  const float ia = 1.0f / la, ib = 1.0f / lb;
+#pragma unroll
+  for (int hh = 0; hh < kH; ++hh) {
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      const int64_t c = h * HS + hh * 64 + 8 * i + t2;
+      if (ra < dm.T)
+        *reinterpret_cast<uint32_t*>(out + (b * dm.T + ra) * dm.NH * HS + c) =
+            pack_bf16(o[hh][4 * i] * ia, o[hh][4 * i + 1] * ia);
+      if (rb < dm.T)
+        *reinterpret_cast<uint32_t*>(out + (b * dm.T + rb) * dm.NH * HS + c) =
+            pack_bf16(o[hh][4 * i + 2] * ib, o[hh][4 * i + 3] * ib);
+    }
+  }
+  if (lane % 4 == 0) {
+    if (ra < dm.T) lse[(b * dm.NH + h) * dm.T + ra] = (ma + log2f(la)) / kLog2e;
+    if (rb < dm.T) lse[(b * dm.NH + h) * dm.T + rb] = (mb + log2f(lb)) / kLog2e;
+  }
+#else
+  __trap();  // launched only on compute capability 9.x, which runs the sm_90a build
+#endif
+}
+
+// PRIMUS_ATTENTION_WGMMA_FWD_PIPE=1: the pipelined forward (experimental), read once.
+bool forward_pipelined() {
+  static const bool yes = [] {
+    const char* v = std::getenv("PRIMUS_ATTENTION_WGMMA_FWD_PIPE");
+    return v != nullptr && v[0] == '1';
+  }();
+  return yes;
+}
+
 template <int HS, int kWG>
 void forward_wgmma(bf16* out, float* lse, const bf16* qkv, MmaDims dm, cudaStream_t s) {
-  constexpr size_t smem = wg_fwd_smem_bytes<HS, kWG>();
   constexpr int kRows = kWgRows * kWG;
   dim3 grid(static_cast<unsigned>((dm.T + kRows - 1) / kRows), static_cast<unsigned>(dm.NH),
             static_cast<unsigned>(dm.B));
-  allow_smem(attention_forward_wgmma_kernel<HS, kWG>, smem);
-  attention_forward_wgmma_kernel<HS, kWG><<<grid, kWgThreads * kWG, smem, s>>>(out, lse, qkv, dm);
+  if (forward_pipelined()) {
+    constexpr size_t smem = wg_fwd_pipe_smem_bytes<HS, kWG>();
+    allow_smem(attention_forward_wgmma_pipe_kernel<HS, kWG>, smem);
+    attention_forward_wgmma_pipe_kernel<HS, kWG><<<grid, kWgThreads * kWG, smem, s>>>(out, lse, qkv, dm);
+  } else {
+    constexpr size_t smem = wg_fwd_smem_bytes<HS, kWG>();
+    allow_smem(attention_forward_wgmma_kernel<HS, kWG>, smem);
+    attention_forward_wgmma_kernel<HS, kWG><<<grid, kWgThreads * kWG, smem, s>>>(out, lse, qkv, dm);
+  }
   PRIMUS_CUDA_CHECK_LAUNCH();
 }
 
