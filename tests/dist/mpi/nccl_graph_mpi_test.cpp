@@ -115,6 +115,7 @@ config::ExperimentConfig tiny(const std::string& arch, const std::string& comput
 struct DpRun {
   std::vector<double> losses;
   std::vector<float> params;   // (P) at the end
+  double moved = 0;            // largest |parameter change| over the run: the replays did train
   int64_t replays = 0;
 };
 
@@ -123,6 +124,8 @@ DpRun train_dp(Backend& gpu, Comm& nccl, config::ExperimentConfig cfg, bool grap
   models::Model model(cfg.model, gpu, cfg.train.micro_batch_size, cfg.train.seq_len,
                       config::compute_dtype(cfg.precision));
   model.init_weights(11);
+  std::vector<float> init(static_cast<size_t>(model.num_params()));   // (P)
+  gpu.copy_to_host(init.data(), model.params_buffer());
   auto loader = data::make_loader(cfg.data, data::Split::kTrain, cfg.train.micro_batch_size, cfg.train.seq_len,
                                   nccl.rank(), nccl.size(), cfg.train.seed, cfg.model.vocab_size);
   train::DataParallelSync sync(nccl, gpu, /*overlap=*/true, /*bucket_elems=*/2000);   // several buckets
@@ -137,6 +140,7 @@ DpRun train_dp(Backend& gpu, Comm& nccl, config::ExperimentConfig cfg, bool grap
   r.replays = trainer.graph_replays();
   r.params.resize(static_cast<size_t>(model.num_params()));
   gpu.copy_to_host(r.params.data(), model.params_buffer());
+  for (size_t i = 0; i < init.size(); ++i) r.moved = std::max(r.moved, static_cast<double>(std::abs(r.params[i] - init[i])));
   return r;
 }
 
@@ -150,7 +154,8 @@ void replay_matches_eager(Backend& gpu, Comm& nccl, bool zero1) {
       EXPECT_EQ(graph.replays, 19) << "the first step runs eagerly, the others replay";
       ASSERT_EQ(eager.losses.size(), 20u);
       ASSERT_EQ(graph.losses.size(), 20u);
-      EXPECT_LT(graph.losses.back(), graph.losses.front()) << what << " " << arch << " " << compute;
+      // Mock tokens are uniform: the loss has nothing to fall to, so check that the steps moved the weights.
+      EXPECT_GT(graph.moved, 1e-4) << what << " " << arch << " " << compute << ": the replayed steps left the weights";
       for (size_t i = 0; i < 20; ++i)
         EXPECT_NEAR(graph.losses[i], eager.losses[i], 1e-6 * std::abs(eager.losses[i]))
             << what << " " << arch << " " << compute << " step " << i + 1;
