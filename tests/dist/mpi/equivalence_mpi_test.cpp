@@ -12,6 +12,7 @@
 #include "cpu/cpu_backend.h"
 #include "dist/data_parallel.h"
 #include "models/model.h"
+#include "tiny_models.h"
 #include "world.h"
 
 namespace primus::dist::testing {
@@ -22,21 +23,7 @@ constexpr int kAccum = 2;   // micro-batches per rank and step
 constexpr int64_t kB = 2, kT = 16;
 constexpr float kClip = 1.0f;
 
-config::ModelConfig tiny(bool llama) {
-  config::ModelConfig m;
-  m.arch = llama ? "llama" : "gpt2";
-  m.num_layers = 2;
-  m.hidden_size = 64;
-  m.num_attention_heads = 4;
-  m.num_kv_heads = llama ? 2 : 0;
-  m.ffn_hidden_size = llama ? 128 : 256;
-  m.vocab_size = 512;
-  m.make_vocab_size_divisible_by = 64;
-  m.max_position_embeddings = 64;
-  m.tie_embeddings = !llama;
-  m.qkv_bias = !llama;
-  return m;
-}
+config::ModelConfig tiny(bool llama) { return tiny_model({.llama = llama, .qkv_bias = !llama}); }
 
 // Tokens of micro-batch `micro` at step `step`: rows of T+1 tokens; inputs [:, :T], targets [:, 1:].
 struct Batch {

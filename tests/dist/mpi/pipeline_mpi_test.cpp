@@ -13,6 +13,7 @@
 #include "cpu/cpu_backend.h"
 #include "models/model.h"
 #include "train/pipeline_runner.h"
+#include "tiny_models.h"
 #include "world.h"
 
 namespace primus::dist::testing {
@@ -23,19 +24,7 @@ constexpr int64_t kB = 2, kT = 16;
 constexpr float kClip = 1.0f;
 
 config::ModelConfig tiny(bool llama, int64_t layers) {
-  config::ModelConfig m;
-  m.arch = llama ? "llama" : "gpt2";
-  m.num_layers = layers;
-  m.hidden_size = 64;
-  m.num_attention_heads = 4;
-  m.num_kv_heads = llama ? 2 : 0;
-  m.ffn_hidden_size = llama ? 128 : 256;
-  m.vocab_size = 512;
-  m.make_vocab_size_divisible_by = 64;
-  m.max_position_embeddings = 64;
-  m.tie_embeddings = !llama;
-  m.qkv_bias = !llama;
-  return m;
+  return tiny_model({.llama = llama, .layers = layers, .qkv_bias = !llama});
 }
 
 // Micro-batch `micro` of step `step`: a learnable sequence from a random start.

@@ -9,6 +9,7 @@
 #include "models/model.h"
 #include "train/data_parallel_sync.h"
 #include "train/step_graph.h"
+#include "tiny_models.h"
 #include "world.h"
 
 namespace primus::dist::testing {
@@ -17,20 +18,7 @@ namespace {
 constexpr int64_t kB = 2, kT = 16, kAccum = 2;
 constexpr int kSteps = 3;
 
-config::ModelConfig tiny(bool llama) {
-  config::ModelConfig m;
-  m.arch = llama ? "llama" : "gpt2";
-  m.num_layers = 2;
-  m.hidden_size = 64;
-  m.num_attention_heads = 4;
-  m.num_kv_heads = llama ? 2 : 0;
-  m.ffn_hidden_size = llama ? 128 : 256;
-  m.vocab_size = 500;
-  m.make_vocab_size_divisible_by = 64;
-  m.max_position_embeddings = 64;
-  m.tie_embeddings = !llama;
-  return m;
-}
+config::ModelConfig tiny(bool llama) { return tiny_model({.llama = llama, .vocab = 500}); }
 
 enum class Loop { kStepGraph, kTrainerOverlap, kAfterBackward };
 

@@ -14,6 +14,7 @@
 #include "dist/mesh.h"
 #include "models/model.h"
 #include "models/shard.h"
+#include "tiny_models.h"
 #include "world.h"
 
 namespace primus::dist::testing {
@@ -25,20 +26,8 @@ constexpr float kClip = 1.0f;
 
 enum class Arch { kGpt2, kLlama, kQwen };
 
-config::ModelConfig tiny(Arch arch) {
-  config::ModelConfig m;
-  m.arch = arch == Arch::kGpt2 ? "gpt2" : "llama";
-  m.num_layers = 2;
-  m.hidden_size = 64;
-  m.num_attention_heads = 4;
-  m.num_kv_heads = arch == Arch::kGpt2 ? 0 : 2;
-  m.ffn_hidden_size = arch == Arch::kGpt2 ? 256 : 96;
-  m.vocab_size = 500;
-  m.make_vocab_size_divisible_by = 64;
-  m.max_position_embeddings = 64;
-  m.tie_embeddings = arch == Arch::kGpt2;
-  m.qkv_bias = arch != Arch::kLlama;
-  return m;
+config::ModelConfig tiny(Arch arch) {   // Qwen: a Llama with QKV bias
+  return tiny_model({.llama = arch != Arch::kGpt2, .vocab = 500, .llama_ffn = 96, .qkv_bias = arch != Arch::kLlama});
 }
 
 struct Batch {

@@ -20,6 +20,7 @@
 #include "dist/mesh.h"
 #include "train/data_parallel_sync.h"
 #include "train/pipeline_runner.h"
+#include "tiny_models.h"
 #include "world.h"
 
 namespace primus::dist::testing {
@@ -33,18 +34,7 @@ constexpr int64_t kB = 2, kT = 16;
 config::ExperimentConfig experiment(bool llama) {
   config::ExperimentConfig c;
   c.exp_name = "zero_model_parallel";
-  auto& m = c.model;
-  m.arch = llama ? "llama" : "gpt2";
-  m.num_layers = 4;
-  m.hidden_size = 64;
-  m.num_attention_heads = 4;
-  m.num_kv_heads = llama ? 2 : 0;
-  m.ffn_hidden_size = llama ? 96 : 256;
-  m.vocab_size = 500;   // padded to 512: the last vocabulary shard holds padding rows
-  m.make_vocab_size_divisible_by = 64;
-  m.max_position_embeddings = 64;
-  m.tie_embeddings = !llama;
-  m.qkv_bias = !llama;
+  c.model = tiny_model({.llama = llama, .layers = 4, .vocab = 500, .llama_ffn = 96, .qkv_bias = !llama});
   c.train.micro_batch_size = kB;
   c.train.seq_len = kT;
   c.train.global_batch_size = kB * kMicro;
