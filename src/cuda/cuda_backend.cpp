@@ -239,22 +239,12 @@ class CudaBackend final : public Backend {
       GemmShape g{.trans_a = false, .trans_b = false, .m = C, .n = N, .k = OC, .lda = C, .ldb = OC, .ldd = C};
       gemm_->run(dinp.data, weight.data, dout.data, nullptr, inp.dtype, g, accumulate_dinp ? 1.0f : 0.0f);
     }
-    bool dbias_done = false;
     if (!dweight.empty()) {  // dweight^T (C,OC) += inp^T (C,N) * dout (N,OC)
       GemmShape g{.trans_a = false, .trans_b = true, .m = C, .n = OC, .k = N, .lda = C, .ldb = OC, .ldd = C,
                   .d_f32 = grad_dt == DType::kF32};
-      // fp32 gradients: dbias (OC) = the sums of dout over N from the GEMM's BGRADB epilogue, which
-      // WRITES them (fp32) to a scratch vector, then added into dbias; where cuBLASLt has no
-      // algorithm for it, the plain GEMM and the column sums below.
-      if (!dbias.empty() && grad_dt == DType::kF32 && N > 0 && C > 0 && bias_grad_epilogue_enabled()) {
-        float* dbias_part = static_cast<float*>(scratch(OC * sizeof(float)));  // (OC)
-        dbias_done = gemm_->try_run(dweight.data, inp.data, dout.data, nullptr, inp.dtype, g, 1.0f,
-                                    Epilogue::kBiasGradB, dbias_part);
-        if (dbias_done) accumulate_launch(dbias.data, dbias_part, DType::kF32, OC, stream_);
-      }
-      if (!dbias_done) gemm_->run(dweight.data, inp.data, dout.data, nullptr, inp.dtype, g, 1.0f);
+      gemm_->run(dweight.data, inp.data, dout.data, nullptr, inp.dtype, g, 1.0f);
     }
-    if (!dbias.empty() && !dbias_done) {
+    if (!dbias.empty()) {
       float* ws = static_cast<float*>(scratch(column_sum_workspace_bytes(N, OC)));
       bias_backward_launch(dbias.data, dout.data, dout.dtype, grad_dt, N, OC, ws, stream_);
     }

@@ -5,8 +5,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cstdlib>
-#include <cstring>
 
 #include "core/error.h"
 #include "cuda/cuda_check.h"
@@ -27,14 +25,6 @@ struct LayoutGuard {
 };
 
 }  // namespace
-
-bool bias_grad_epilogue_enabled() {
-  static const bool enabled = [] {
-    const char* v = std::getenv("PRIMUS_BIAS_GRAD_EPILOGUE");
-    return !(v && std::strcmp(v, "0") == 0);
-  }();
-  return enabled;
-}
 
 GemmRunner::GemmRunner(cudaStream_t stream) : stream_(stream) {
   PRIMUS_CUBLAS_CHECK(cublasLtCreate(&handle_));
@@ -70,7 +60,6 @@ bool GemmRunner::try_run(void* D, const void* A, const void* B, const void* bias
   if (epilogue == Epilogue::kBias) epi = CUBLASLT_EPILOGUE_BIAS;
   if (epilogue == Epilogue::kGeluAux) epi = bias ? CUBLASLT_EPILOGUE_GELU_AUX_BIAS : CUBLASLT_EPILOGUE_GELU_AUX;
   if (epilogue == Epilogue::kDGelu) epi = CUBLASLT_EPILOGUE_DGELU;
-  if (epilogue == Epilogue::kBiasGradB) epi = CUBLASLT_EPILOGUE_BGRADB;
   if (epilogue == Epilogue::kBias && !bias) epi = CUBLASLT_EPILOGUE_DEFAULT;
   PRIMUS_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
   if (bias) {
@@ -78,12 +67,6 @@ bool GemmRunner::try_run(void* D, const void* A, const void* B, const void* bias
     cudaDataType_t bias_type = type;
     PRIMUS_CUBLAS_CHECK(
         cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type, sizeof(bias_type)));
-  }
-  const cudaDataType_t type_d = g.d_f32 ? CUDA_R_32F : type;
-  if (epilogue == Epilogue::kBiasGradB) {  // the bias gradient (n) is written in D's dtype
-    PRIMUS_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &aux, sizeof(aux)));
-    PRIMUS_CUBLAS_CHECK(
-        cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &type_d, sizeof(type_d)));
   }
   if (epilogue == Epilogue::kGeluAux || epilogue == Epilogue::kDGelu) {
     const int64_t ld_aux = g.ldd;
@@ -95,6 +78,7 @@ bool GemmRunner::try_run(void* D, const void* A, const void* B, const void* bias
   LayoutGuard la, lb, ld;
   PRIMUS_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&la.layout, type, g.trans_a ? g.k : g.m, g.trans_a ? g.m : g.k, g.lda));
   PRIMUS_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lb.layout, type, g.trans_b ? g.n : g.k, g.trans_b ? g.k : g.n, g.ldb));
+  const cudaDataType_t type_d = g.d_f32 ? CUDA_R_32F : type;
   PRIMUS_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&ld.layout, type_d, g.m, g.n, g.ldd));
 
   const int al_a = alignment_of(A), al_b = alignment_of(B);

@@ -1,6 +1,6 @@
 // GEMMs through cuBLASLt with fp32 accumulation (bf16 or fp32 storage), an optional fused bias
-// (and GELU) epilogue or bias-gradient epilogue, and a cache of the heuristic's algorithm choice per
-// shape, layout and alignment. Host-only: used by cuda_backend.cpp (and tests/cuda).
+// (and GELU) epilogue, and a cache of the heuristic's algorithm choice per shape, layout and
+// alignment. Host-only: used by cuda_backend.cpp.
 #pragma once
 #include <cublasLt.h>
 #include <cuda_runtime.h>
@@ -15,9 +15,7 @@ namespace primus::cuda {
 
 // kGeluAux: D = gelu(AB + bias) with the pre-activation AB + bias also written to `aux` (m, n).
 // kDGelu: D = AB * gelu'(aux), aux (m, n) the pre-activation kGeluAux wrote (beta must be 0).
-// kBiasGradB: D = AB + beta * D, and aux (n), in D's dtype, WRITTEN with the sums of op(B) over k
-// (cuBLASLt's BGRADB epilogue): the bias gradient beside a weight-gradient GEMM.
-enum class Epilogue { kNone, kBias, kGeluAux, kDGelu, kBiasGradB };
+enum class Epilogue { kNone, kBias, kGeluAux, kDGelu };
 
 // Column-major problem: D (m,n) = op(A) (m,k) * op(B) (k,n) + beta * D [+ bias (m)].
 // A and B share one dtype; D has it too unless d_f32.
@@ -27,10 +25,6 @@ struct GemmShape {
   int64_t lda = 0, ldb = 0, ldd = 0;
   bool d_f32 = false;  // D (and C) in fp32 whatever the A/B dtype: bf16 inputs accumulate into fp32 gradients
 };
-
-// False where PRIMUS_BIAS_GRAD_EPILOGUE=0 (read once): bias gradients by the column-sum kernel
-// instead of the kBiasGradB epilogue, for comparisons.
-bool bias_grad_epilogue_enabled();
 
 class GemmRunner {
  public:

@@ -101,12 +101,8 @@ void residual_norms(std::vector<Case>& c, DType dt) {
 
 void matmuls(std::vector<Case>& c, DType dt) {
   struct Dims { const char* name; int64_t N, C, OC; bool bias; };
-  // With fp32 gradients the CUDA bias gradient comes from the weight-gradient GEMM's BGRADB
-  // epilogue where cuBLASLt has an algorithm (else the column sums): odd shapes, many rows (k of
-  // the GEMM), bias widths that are and are not multiples of 8.
   for (Dims d : {Dims{"matmul_odd", 111, 67, 45, true}, Dims{"matmul_aligned", 128, 64, 96, true},
-                 Dims{"matmul_nobias", 70, 48, 200, false}, Dims{"matmul_bgrad_tall", 515, 64, 96, true},
-                 Dims{"matmul_bgrad_wide", 33, 48, 264, true}, Dims{"matmul_bgrad_odd_oc", 203, 40, 75, true}}) {
+                 Dims{"matmul_nobias", 70, 48, 200, false}}) {
     add(c, dt, d.name,
         {out("out", {d.N, d.OC}), in("inp", {d.N, d.C}), in("weight", {d.OC, d.C}),
          d.bias ? in("bias", {d.OC}) : none("bias"), acc("dinp", {d.N, d.C}), f32acc("dweight", {d.OC, d.C}),
@@ -141,22 +137,8 @@ void matmuls(std::vector<Case>& c, DType dt) {
       {in("inp", {70, 48}), in("weight", {96, 48}), out("dinp", {70, 48}), f32acc("dweight", {96, 48}),
        f32acc("dbias", {96}), in("dout", {70, 96})},
       [](Backend& be, Ts& t) { be.matmul_backward(t[2], t[3], t[4], t[5], t[0], t[1], /*accumulate_dinp=*/false); });
-  // Two micro-batches into the same parameter gradients (each backward adds its sums; the CUDA
-  // bias-gradient epilogue writes a scratch vector that is added, never dbias itself).
-  add(c, dt, "matmul_backward_two_microbatches",
-      {in("inp", {96, 64}), in("weight", {72, 64}), in("inp2", {96, 64}, randn(96 * 64, 34)),
-       f32acc("dweight", {72, 64}), f32acc("dbias", {72}), in("dout", {96, 72}),
-       in("dout2", {96, 72}, randn(96 * 72, 35))},
-      [](Backend& be, Ts& t) {
-        be.matmul_backward(Tensor{}, t[3], t[4], t[5], t[0], t[1]);
-        be.matmul_backward(Tensor{}, t[3], t[4], t[6], t[2], t[1]);
-      });
   // Parameter gradients in the activations' dtype (the other cases accumulate them in fp32, as the
-  // models do; CUDA: column sums, not the epilogue); layernorm_wide does the same for the norms.
-  add(c, dt, "matmul_backward_act_dtype_grads",
-      {in("inp", {64, 32}), in("weight", {48, 32}), acc("dweight", {48, 32}), acc("dbias", {48}),
-       in("dout", {64, 48})},
-      [](Backend& be, Ts& t) { be.matmul_backward(Tensor{}, t[2], t[3], t[4], t[0], t[1]); });
+  // models do); layernorm_wide does the same for the norms.
   add(c, dt, "matmul_backward_dweight_only",
       {in("inp", {37, 24}), in("weight", {16, 24}), acc("dweight", {16, 24}), in("dout", {37, 16})},
       [](Backend& be, Ts& t) { be.matmul_backward(Tensor{}, t[2], Tensor{}, t[3], t[0], t[1]); });
