@@ -195,19 +195,12 @@ __global__ void __launch_bounds__(512, kVecs == 1 ? 2 : 1)   // one vector a thr
 
 // ---- generic kernels: one warp per row, any C ----
 
+// Row `row` of the norm, its mean (0 for rmsnorm) known: the variance pass, the output and the
+// statistics. One warp; x is the row's input.
 template <typename T, bool kLayerNorm>
-__global__ void norm_forward_kernel(T* out, float* mean_out, float* rstd_out, const T* inp, const T* weight,
-                                    const T* bias, int64_t N, int64_t C, float eps) {
-  const int64_t row = blockIdx.x * (int64_t)(blockDim.x / 32) + threadIdx.x / 32;
-  const int lane = threadIdx.x % 32;
-  if (row >= N) return;
-  const T* x = inp + row * C;
-  float mean = 0.0f;
-  if (kLayerNorm) {
-    float sum = 0.0f;
-    for (int64_t c = lane; c < C; c += 32) sum += to_float(x[c]);
-    mean = warp_sum(sum) / C;
-  }
+__device__ __forceinline__ void norm_row_from_mean(T* out, float* mean_out, float* rstd_out, const T* x, float mean,
+                                                   const T* weight, const T* bias, int64_t row, int64_t C, float eps,
+                                                   int lane) {
   float sq = 0.0f;
   for (int64_t c = lane; c < C; c += 32) {
     float d = to_float(x[c]) - mean;
@@ -226,6 +219,22 @@ __global__ void norm_forward_kernel(T* out, float* mean_out, float* rstd_out, co
   }
 }
 
+template <typename T, bool kLayerNorm>
+__global__ void norm_forward_kernel(T* out, float* mean_out, float* rstd_out, const T* inp, const T* weight,
+                                    const T* bias, int64_t N, int64_t C, float eps) {
+  const int64_t row = blockIdx.x * (int64_t)(blockDim.x / 32) + threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  if (row >= N) return;
+  const T* x = inp + row * C;
+  float mean = 0.0f;
+  if (kLayerNorm) {
+    float sum = 0.0f;
+    for (int64_t c = lane; c < C; c += 32) sum += to_float(x[c]);
+    mean = warp_sum(sum) / C;
+  }
+  norm_row_from_mean<T, kLayerNorm>(out, mean_out, rstd_out, x, mean, weight, bias, row, C, eps, lane);
+}
+
 // res = a + b (rounded to T), then the norm of res; res may alias a or b.
 template <typename T, bool kLayerNorm>
 __global__ void residual_norm_forward_kernel(T* res, T* out, float* mean_out, float* rstd_out, const T* a,
@@ -242,22 +251,7 @@ __global__ void residual_norm_forward_kernel(T* res, T* out, float* mean_out, fl
     sum += to_float(v);
   }
   const float mean = kLayerNorm ? warp_sum(sum) / C : 0.0f;
-  float sq = 0.0f;
-  for (int64_t c = lane; c < C; c += 32) {
-    float d = to_float(x[c]) - mean;
-    sq += d * d;
-  }
-  const float rstd = rsqrtf(warp_sum(sq) / C + eps);
-  T* y = out + row * C;
-  for (int64_t c = lane; c < C; c += 32) {
-    float v = (to_float(x[c]) - mean) * rstd * to_float(weight[c]);
-    if (kLayerNorm && bias) v += to_float(bias[c]);
-    y[c] = from_float<T>(v);
-  }
-  if (lane == 0) {
-    if (kLayerNorm) mean_out[row] = mean;
-    rstd_out[row] = rstd;
-  }
+  norm_row_from_mean<T, kLayerNorm>(out, mean_out, rstd_out, x, mean, weight, bias, row, C, eps, lane);
 }
 
 template <typename T>
