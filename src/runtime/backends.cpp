@@ -25,6 +25,14 @@ std::unique_ptr<Backend> make_backend(const std::string& device, int threads) {
   throw usage_error(fmt::format("unknown backend.device '{}'", device), "use cpu or cuda");
 }
 
+std::unique_ptr<Backend> make_backend_if_present(const std::string& device, int threads) {
+  try {
+    return make_backend(device, threads);
+  } catch (const Error&) {
+    return nullptr;
+  }
+}
+
 std::vector<std::string> compiled_backends() {
 #if PRIMUS_WITH_CUDA
   return {"cpu", "cuda"};

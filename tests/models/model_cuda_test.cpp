@@ -16,15 +16,7 @@
 namespace primus::models {
 namespace {
 
-std::unique_ptr<Backend> cuda_backend() {
-  const std::vector<std::string> built = runtime::compiled_backends();
-  if (std::find(built.begin(), built.end(), "cuda") == built.end()) return nullptr;
-  try {
-    return runtime::make_backend("cuda");
-  } catch (const Error&) {
-    return nullptr;
-  }
-}
+std::unique_ptr<Backend> cuda_backend() { return runtime::make_backend_if_present("cuda"); }
 
 config::ModelConfig tiny(const std::string& arch) {
   config::ModelConfig c;  // head size 64: what the CUDA attention supports

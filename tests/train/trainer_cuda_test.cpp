@@ -14,15 +14,7 @@
 namespace primus::train {
 namespace {
 
-std::unique_ptr<Backend> cuda_backend() {
-  const std::vector<std::string> built = runtime::compiled_backends();
-  if (std::find(built.begin(), built.end(), "cuda") == built.end()) return nullptr;
-  try {
-    return runtime::make_backend("cuda");
-  } catch (const Error&) {
-    return nullptr;
-  }
-}
+std::unique_ptr<Backend> cuda_backend() { return runtime::make_backend_if_present("cuda"); }
 
 struct GpuRun {
   std::vector<double> losses;
