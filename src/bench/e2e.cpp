@@ -37,8 +37,12 @@ Report e2e_report(const config::ExperimentConfig& base, const E2eOptions& o) {
     if (!o.real_data) cfg.data.mock = true;
     const DType compute = config::compute_dtype(cfg.precision);
     auto backend = runtime::make_backend(cfg.backend.device, o.threads ? o.threads : static_cast<int>(cfg.backend.threads));
+    const double backend_ready = train::process_age_seconds();
     models::Model model(cfg.model, *backend, B, T, compute, {}, models::parse_recompute(cfg.backend.recompute));
+    const double model_allocated = train::process_age_seconds();
     model.init_weights(cfg.train.seed);
+    log_info("start-up, seconds after the process started: backend {:.2f}, model allocated {:.2f}, weights drawn {:.2f}",
+             backend_ready, model_allocated, train::process_age_seconds());
     train::AdamW opt(cfg.optim, *backend, model.params(), model.num_params());
     auto loader = data::make_loader(cfg.data, data::Split::kTrain, B, T, 0, 1, cfg.train.seed, cfg.model.vocab_size);
     // The trainer's step: micro-batches recorded as a CUDA graph where backend.cuda_graphs allows,

@@ -126,6 +126,20 @@ class CudaBackend final : public Backend {
                  dtype_name(src.dtype), dtype_name(dst.dtype));
     convert_launch(dst.data, dst.dtype, src.data, src.dtype, dst.numel(), stream_);
   }
+  void fill_normal(Tensor dst, uint64_t rng_state, float stddev) override {
+    check_device(dst, "dst");
+    PRIMUS_CHECK(dst.dtype == DType::kF32, "fill_normal: dtype {}", dtype_name(dst.dtype));
+    constexpr int64_t kPerRun = 512;   // normals one GPU thread draws in sequence
+    const int64_t n = dst.numel(), runs = (n + kPerRun - 1) / kPerRun;
+    if (n == 0) return;
+    const std::vector<uint64_t> starts = Rng(rng_state).run_starts(2 * kPerRun, runs);   // two draws a normal
+    Buffer starts_mem = alloc(starts.size() * sizeof(uint64_t));
+    PRIMUS_CUDA_CHECK(cudaMemcpyAsync(starts_mem.data(), starts.data(), starts_mem.bytes(), cudaMemcpyHostToDevice,
+                                      stream_));
+    normal_fill_launch(static_cast<float*>(dst.data), static_cast<const uint64_t*>(starts_mem.data()), n, kPerRun,
+                       stddev, stream_);
+    PRIMUS_CUDA_CHECK(cudaStreamSynchronize(stream_));   // before starts_mem is freed
+  }
   void synchronize() override { PRIMUS_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
   void* native_stream() override { return stream_; }
   Buffer alloc_host(size_t bytes) override {

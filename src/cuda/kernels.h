@@ -34,6 +34,11 @@ void rope_forward_launch(void* out, const void* inp, const float* cos, const flo
 void rope_backward_launch(void* dinp, const void* dout, const float* cos, const float* sin, DType dt,
                           int64_t B, int64_t T, int64_t NH, int64_t NKV, int64_t HS, cudaStream_t s);
 
+// ---- initial weights (init_normal.cu) ----
+// out (n) fp32: run k (elements [k*per_run, (k+1)*per_run)) is the sequence of Rng normals (two
+// draws each, mean 0) that starts from state starts[k]; ceil(n / per_run) runs.
+void normal_fill_launch(float* out, const uint64_t* starts, int64_t n, int64_t per_run, float stddev, cudaStream_t s);
+
 // ---- encoder (encoder.cu) ----
 // out (N,C) = wte[tokens] + wpe[n % T]; wpe may be null.
 void encoder_forward_launch(void* out, const int32_t* tokens, const void* wte, const void* wpe, DType dt,

@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <thread>
 #include <fmt/format.h>
 
 #include "core/error.h"
@@ -196,25 +195,39 @@ void Model::init_weights(uint64_t seed) {
   auto ends_with = [](const std::string& s, std::string_view suffix) {
     return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
   };
-  // The draws follow the FULL model's parameter order and are copied into the parameters of the
-  // same name this model holds, so a pipeline stage (and a tied head's own copy of the embedding)
-  // starts from exactly the values of the one-device init.
+  // The draws follow the FULL model's parameter order and land in the parameters of the same name
+  // this model holds, so a pipeline stage (and a tied head's own copy of the embedding) starts
+  // from exactly the values of the one-device init. The backend draws them where the parameters
+  // live (on a GPU: on the device, from the generator states the host jumps to).
   for (const ParamInfo& info : plan_params(cfg_)) {
-    std::vector<float> host(static_cast<size_t>(info.shape.numel()), 0.0f);  // (shape)
-    if (info.is_norm && !info.is_bias) {
-      std::fill(host.begin(), host.end(), 1.0f);
-    } else if (!info.is_bias) {
-      const bool residual = ends_with(info.name, "attn.proj.weight") || ends_with(info.name, "attn.o_proj.weight") ||
-                            ends_with(info.name, "mlp.proj.weight") || ends_with(info.name, "mlp.down.weight");
-      const float stddev = residual ? residual_std : static_cast<float>(cfg_.init_std);
-      // Padded vocabulary rows stay zero: no token selects them and the loss ignores their logits.
-      const bool vocab = info.name == "wte.weight" || info.name == "embed.weight" || info.name == "lm_head.weight";
-      const int64_t n = vocab ? dims_.V * dims_.C : info.shape.numel();
-      rng.fill_normal(host.data(), n, 0.0f, stddev, static_cast<int>(std::thread::hardware_concurrency()));
+    const bool draw = !info.is_bias && !info.is_norm;
+    const bool residual = ends_with(info.name, "attn.proj.weight") || ends_with(info.name, "attn.o_proj.weight") ||
+                          ends_with(info.name, "mlp.proj.weight") || ends_with(info.name, "mlp.down.weight");
+    const float stddev = residual ? residual_std : static_cast<float>(cfg_.init_std);
+    // Padded vocabulary rows stay zero: no token selects them and the loss ignores their logits.
+    const bool vocab = info.name == "wte.weight" || info.name == "embed.weight" || info.name == "lm_head.weight";
+    const int64_t n = !draw ? 0 : vocab ? dims_.V * dims_.C : info.shape.numel();
+    for (size_t i = 0; i < infos_.size(); ++i) {
+      if (infos_[i].name != info.name) continue;
+      const int index = static_cast<int>(i);
+      if (!draw) {   // norm weights 1, biases 0: the same on every slice
+        backend_.fill(param(index), info.is_norm && !info.is_bias ? 1.0f : 0.0f);
+      } else if (!infos_[i].slice.split()) {
+        Tensor dst = param(index);
+        if (n < dst.numel()) backend_.fill(dst, 0.0f);
+        backend_.fill_normal(dst.slice(0, Shape{n}), rng.state(), stddev);
+      } else {   // TP: draw the full tensor where it will live, keep this rank's slice
+        Buffer full_mem = backend_.alloc(static_cast<size_t>(info.shape.numel()) * sizeof(float));   // zero-filled
+        const Tensor full = full_mem.as(DType::kF32, info.shape);
+        backend_.fill_normal(full.slice(0, Shape{n}), rng.state(), stddev);
+        std::vector<float> host(static_cast<size_t>(info.shape.numel()));   // (shape)
+        backend_.copy_to_host(host.data(), full);
+        copy_from_full(index, host);
+      }
     }
-    for (size_t i = 0; i < infos_.size(); ++i)
-      if (infos_[i].name == info.name) copy_from_full(static_cast<int>(i), host);   // TP: this rank's slice
+    rng.jump(2 * static_cast<uint64_t>(n));   // normal() takes two draws
   }
+  backend_.synchronize();
 }
 
 void Model::zero_grads() { backend_.fill(grads_, 0.0f); }

@@ -64,6 +64,7 @@ TrainResult run_training(const config::ExperimentConfig& cfg, const std::string&
   std::unique_ptr<PipelineRunner> pipeline;
   if (pipelined) pipeline = std::make_unique<PipelineRunner>(model, *options.pipeline, micro);
   model.init_weights(cfg.train.seed);
+  const double weights_drawn = process_age_seconds();
   const bool init_weights_from = !cfg.checkpoint.init_from.empty() &&
                                  !(options.resume && !latest_checkpoint(config::run_dir_paths(cfg).checkpoints).empty());
   if (init_weights_from) load_hf_weights(cfg.checkpoint.init_from, model);   // a mismatch fails before any write
@@ -74,6 +75,7 @@ TrainResult run_training(const config::ExperimentConfig& cfg, const std::string&
   default_logger().open_file(config::run_dir_log_file(dirs, rank));
   log_info("run {}: {} parameters, {} on {}, micro-batch {}x{}, global batch {}", dirs.root, model.num_params(),
            cfg.model.arch, backend.name(), B, T, cfg.train.global_batch_size);
+  log_info("weights drawn {:.2f} s after the process started", weights_drawn);
 
   TrainerOptions topts;
   topts.dp_rank = options.dp_rank;

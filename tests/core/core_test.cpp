@@ -1,6 +1,7 @@
 // Core: bf16 rounding, tensor views, errors, RNG determinism.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -63,6 +64,31 @@ TEST(Rng, JumpAndThreadedNormalsEqualTheSerialSequence) {
   t.fill_normal(threaded.data(), n, 0.0f, 0.02f, 3);
   EXPECT_EQ(std::memcmp(serial.data(), threaded.data(), serial.size() * sizeof(float)), 0);
   EXPECT_EQ(s.state(), t.state());
+}
+
+TEST(Rng, RunStartsLetRunsDrawTheSerialSequence) {
+  // What a device does: each run starts from its state and steps with the shared rng_draw.h code.
+  Rng serial(2024);
+  const std::vector<uint64_t> starts = serial.run_starts(2 * 100, 7);   // 100 normals a run
+  ASSERT_EQ(starts.size(), 7u);
+  EXPECT_EQ(serial.state(), starts[0]);   // unchanged
+  Rng walk(2024);
+  for (size_t k = 0; k < starts.size(); ++k) {
+    EXPECT_EQ(walk.state(), starts[k]) << "run " << k;
+    for (int i = 0; i < 200; ++i) walk.next_u32();
+  }
+  std::vector<float> expected(650), runs(650);
+  Rng(2024).fill_normal(expected.data(), 650, 0.0f, 0.02f, 1);
+  for (size_t k = 0; k < starts.size(); ++k) {
+    uint64_t state = starts[k];
+    for (size_t i = k * 100; i < std::min<size_t>((k + 1) * 100, runs.size()); ++i) {
+      const float u1 = rng_uniform(rng_next_u32(state));
+      const float u2 = rng_uniform(rng_next_u32(state));
+      runs[i] = rng_normal(u1, u2, 0.0f, 0.02f);
+    }
+  }
+  EXPECT_EQ(std::memcmp(expected.data(), runs.data(), runs.size() * sizeof(float)), 0);
+  EXPECT_TRUE(Rng(1).run_starts(8, 0).empty());
 }
 
 }  // namespace primus
