@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -274,16 +273,6 @@ class CudaBackend final : public Backend {
     check_same(dpre, act, "gelu_matmul_backward dpre");
     check_same(pre, act, "gelu_matmul_backward pre");
     GemmShape g{.trans_a = false, .trans_b = false, .m = C, .n = N, .k = OC, .lda = C, .ldb = OC, .ldd = C};
-    if (C % 8 == 0 && dgelu_bgrad_ && !dbias.empty() && dbias.dtype == DType::kF32) {
-      // The bias gradient from the same epilogue (DGELU_BGRAD) into an fp32 vector, added into dbias.
-      float* bgrad = static_cast<float*>(scratch(static_cast<size_t>(C) * sizeof(float)));
-      if (gemm_->try_run(dpre.data, weight.data, dout.data, bgrad, act.dtype, g, 0.0f, Epilogue::kDGeluBgrad,
-                         pre.data)) {
-        accumulate_launch(dbias.data, bgrad, DType::kF32, C, stream_);
-        matmul_backward(Tensor{}, dweight, Tensor{}, dout, act, weight);
-        return;
-      }
-    }
     if (C % 8 != 0 ||   // the epilogue's aux leading dimension must be a multiple of 8
         !gemm_->try_run(dpre.data, weight.data, dout.data, nullptr, act.dtype, g, 0.0f, Epilogue::kDGelu, pre.data)) {
       Backend::gelu_matmul_backward(dpre, dact, dweight, dbias, dout, act, pre, weight);
@@ -522,12 +511,6 @@ class CudaBackend final : public Backend {
   std::shared_ptr<MemoryStats> stats_ = std::make_shared<MemoryStats>();
   void* scratch_ = nullptr;
   size_t scratch_bytes_ = 0;
-  // PRIMUS_GEMM_DGELU_BGRAD=1: GELU's bias gradient from the DGELU GEMM's epilogue (a comparison
-  // switch; off: the column-sum kernel).
-  bool dgelu_bgrad_ = [] {
-    const char* v = std::getenv("PRIMUS_GEMM_DGELU_BGRAD");
-    return v && v[0] == '1';
-  }();
   std::vector<AdamWSegment> segments_host_;
   AdamWSegment* segments_dev_ = nullptr;
   size_t segments_capacity_ = 0;

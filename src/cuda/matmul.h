@@ -1,15 +1,12 @@
 // GEMMs through cuBLASLt with fp32 accumulation (bf16 or fp32 storage), an optional fused bias
-// (and GELU) epilogue, and a cache of the algorithm choice per shape, layout and alignment: the
-// heuristic's first pick, or with autotuning (PRIMUS_GEMM_AUTOTUNE=1) the fastest of its first
-// eight, timed on the first call of each shape (which algorithm wins may differ between runs).
-// Host-only: used by cuda_backend.cpp.
+// (and GELU) epilogue, and a cache of the heuristic's algorithm choice per shape, layout and
+// alignment. Host-only: used by cuda_backend.cpp.
 #pragma once
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
 #include <map>
-#include <span>
 #include <tuple>
 
 #include "core/dtype.h"
@@ -18,8 +15,7 @@ namespace primus::cuda {
 
 // kGeluAux: D = gelu(AB + bias) with the pre-activation AB + bias also written to `aux` (m, n).
 // kDGelu: D = AB * gelu'(aux), aux (m, n) the pre-activation kGeluAux wrote (beta must be 0).
-// kDGeluBgrad: kDGelu, and `bias` (m) fp32 WRITTEN = the sums of D's rows (the bias gradient).
-enum class Epilogue { kNone, kBias, kGeluAux, kDGelu, kDGeluBgrad };
+enum class Epilogue { kNone, kBias, kGeluAux, kDGelu };
 
 // Column-major problem: D (m,n) = op(A) (m,k) * op(B) (k,n) + beta * D [+ bias (m)].
 // A and B share one dtype; D has it too unless d_f32.
@@ -43,7 +39,6 @@ class GemmRunner {
   bool try_run(void* D, const void* A, const void* B, const void* bias, DType dt, const GemmShape& g, float beta,
                Epilogue epilogue, void* aux);
   size_t workspace_bytes() const { return workspace_bytes_; }
-  static constexpr int kAutotuneCandidates = 8;
 
  private:
   using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int, int, int, int, int, int>;
@@ -51,11 +46,6 @@ class GemmRunner {
   cudaStream_t stream_ = nullptr;
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 32u << 20;
-  // Index of the fastest candidate, timed on the GEMM's own operands (see try_run).
-  int fastest(std::span<const cublasLtMatmulHeuristicResult_t> candidates, cublasLtMatmulDesc_t desc, const void* A,
-              cublasLtMatrixLayout_t la, const void* B, cublasLtMatrixLayout_t lb, void* D, cublasLtMatrixLayout_t ld,
-              float beta, size_t d_bytes);
-  bool autotune_ = false;
   std::map<Key, cublasLtMatmulAlgo_t> algos_;
 };
 
