@@ -106,6 +106,10 @@ class CpuBackend final : public Backend {
     if (dst.data != src.data) std::memmove(dst.data, src.data, dst.nbytes());
   }
   void fill(Tensor dst, float value) override;
+  void fill_normal(Tensor dst, uint64_t rng_state, float stddev) override {   // straight into dst
+    PRIMUS_CHECK(dst.dtype == DType::kF32, "fill_normal: dtype {}", dtype_name(dst.dtype));
+    Rng(rng_state).fill_normal(dst.f32(), dst.numel(), 0.0f, stddev, omp_get_max_threads());
+  }
   void convert(Tensor dst, Tensor src) override;
   void synchronize() override {}
   size_t peak_memory_bytes() const override { return stats_->peak.load(); }

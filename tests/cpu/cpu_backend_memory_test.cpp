@@ -1,5 +1,5 @@
 // CPU backend memory and data movement: zero-filled 64-byte aligned allocations with a peak
-// counter, fill/copy, fp32 <-> bf16 conversion, what supports() answers, and the invariant
+// counter, fill/copy, normal draws, fp32 <-> bf16 conversion, what supports() answers, and the invariant
 // checks that stop an op called with mismatched shapes or out-of-range indices.
 #include <gtest/gtest.h>
 
@@ -62,6 +62,22 @@ TEST(CpuBackendMemory, FillZeroOverwritesEveryElementOfALargeBuffer) {
   be->fill(view(host, {n}), 2.5f);
   for (int64_t i = 0; i < n; i += 4099) ASSERT_EQ(host[i], 2.5f) << i;
   EXPECT_EQ(host[n - 1], 2.5f);
+}
+
+TEST(CpuBackendMemory, FillNormalIsTheRngSequenceAndLeavesTheRestAlone) {
+  // Enough for several threads' parts (each jumps ahead): bitwise the serial draws.
+  for (int threads : {1, 3}) {
+    auto be = make_cpu_backend(threads);
+    const int64_t n = (int64_t{1} << 21) + 77;
+    Buffer mem = be->alloc(static_cast<size_t>(n + 5) * sizeof(float));
+    Tensor all = mem.as(DType::kF32, {n + 5});
+    be->fill(all, -2.0f);
+    be->fill_normal(all.slice(0, Shape{n}), 4242, 0.5f);
+    Rng serial(4242);
+    const float* got = all.f32();
+    for (int64_t i = 0; i < n; ++i) ASSERT_EQ(got[i], serial.normal(0.0f, 0.5f)) << "element " << i << ", " << threads;
+    for (int64_t i = n; i < n + 5; ++i) EXPECT_EQ(got[i], -2.0f);
+  }
 }
 
 TEST(CpuBackendMemory, ConvertRoundTripsThroughBf16) {
