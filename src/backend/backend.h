@@ -19,7 +19,6 @@
 #include <string_view>
 
 #include "core/error.h"
-#include "core/rng.h"
 #include "core/tensor.h"
 
 namespace primus {
@@ -60,15 +59,9 @@ class Backend {
   virtual void fill(Tensor dst, float value) = 0;
   virtual void convert(Tensor dst, Tensor src) = 0;       // dtype cast (fp32 <-> bf16), same numel
   // dst (n) fp32 = the next n Rng(rng_state).normal(0, stddev) values, in order (initial weights).
-  // Here: drawn on the host (threads jumping ahead) and copied. A device may draw them itself from
-  // Rng::run_starts(); its logf/cosf then may differ from the host's by an ulp or two.
-  virtual void fill_normal(Tensor dst, uint64_t rng_state, float stddev) {
-    PRIMUS_CHECK(dst.dtype == DType::kF32, "fill_normal: dtype {}", dtype_name(dst.dtype));
-    std::vector<float> host(static_cast<size_t>(dst.numel()));
-    Rng(rng_state).fill_normal(host.data(), dst.numel(), 0.0f, stddev,
-                               static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
-    copy_from_host(dst, host.data());
-  }
+  // A device draws them itself from Rng::run_starts(); its logf/cosf may differ from the host's by
+  // an ulp or two.
+  virtual void fill_normal(Tensor dst, uint64_t rng_state, float stddev) = 0;
   virtual void synchronize() = 0;
   // The stream ops are queued on, as an opaque handle (cudaStream_t on CUDA; null on the host), so
   // communicators can order collectives after the work that produced their tensors.

@@ -14,6 +14,7 @@
 
 #include "backend/shape_checks.h"
 #include "core/error.h"
+#include "core/rng.h"
 #include "cpu/kernels_attention.h"
 #include "cpu/kernels_loss.h"
 #include "cpu/kernels_matmul.h"

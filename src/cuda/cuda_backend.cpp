@@ -17,6 +17,7 @@
 
 #include "backend/shape_checks.h"
 #include "core/error.h"
+#include "core/rng.h"
 #include "cuda/cuda_check.h"
 #include "cuda/graph.h"
 #include "cuda/kernels.h"
