@@ -11,24 +11,13 @@ import sys
 import torch
 import torch._functorch.config
 import torch.nn.functional as F
+from torch_timing import median_ms
 
 torch._functorch.config.donated_buffer = False  # the compiled backward runs many times on one graph
 
 
-def median_us(fn, warmup=5, iters=50):
-    for _ in range(warmup):
-        fn()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(iters):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        torch.cuda.synchronize()
-        times.append(start.elapsed_time(end) * 1e3)
-    times.sort()
-    return times[len(times) // 2]
+def median_us(fn):
+    return median_ms(fn, warmup=5, iters=50) * 1e3
 
 
 def layernorm(x, w, b):
