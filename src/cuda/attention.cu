@@ -325,10 +325,7 @@ size_t attention_backward_workspace_bytes(int64_t B, int64_t T, int64_t NH, int6
 }
 
 bool attention_legacy_kernels() {
-  static const bool legacy = [] {
-    const char* v = std::getenv("PRIMUS_ATTENTION_LEGACY");
-    return v != nullptr && v[0] != '\0' && v[0] != '0';
-  }();
+  static const bool legacy = env_switch_on("PRIMUS_ATTENTION_LEGACY");
   return legacy;
 }
 

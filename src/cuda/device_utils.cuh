@@ -1,10 +1,12 @@
 // Device-side helpers shared by the .cu files: fp32/bf16 loads and stores, warp and block sums,
-// launch-size helpers and the dtype dispatch macro. Arithmetic is always fp32.
+// launch-size helpers, the dtype dispatch macro and the host's reading of on/off comparison
+// switches. Arithmetic is always fp32.
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <cstdlib>
 
 #include "core/dtype.h"
 #include "cuda/cuda_check.h"
@@ -12,6 +14,13 @@
 namespace primus::cuda {
 
 using bf16 = __nv_bfloat16;
+
+// An on/off switch from the environment (the kernels' PRIMUS_* comparison switches): on when set,
+// non-empty and not starting with '0'.
+inline bool env_switch_on(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr && v[0] != '\0' && v[0] != '0';
+}
 
 __device__ __forceinline__ float to_float(float x) { return x; }
 __device__ __forceinline__ float to_float(bf16 x) { return __bfloat162float(x); }

@@ -285,10 +285,7 @@ constexpr int kGenericRowsPerBlock = 8;  // generic kernels: one warp per row
 constexpr int64_t kMaxParts = 512;       // partial rows of the row-resident backward
 
 bool generic_kernels_only() {
-  static const bool generic = [] {
-    const char* v = std::getenv("PRIMUS_NORM_GENERIC");
-    return v != nullptr && v[0] != '\0' && v[0] != '0';
-  }();
+  static const bool generic = env_switch_on("PRIMUS_NORM_GENERIC");
   return generic;
 }
 
